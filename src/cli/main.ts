@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { ConfigError } from '../config/load.js';
+import { parseArgs } from './args.js';
+import { runServe } from './serve.js';
+import { runConfigCheck } from './config-check.js';
+import { runPasswd } from './passwd.js';
+
+const USAGE = `usage:
+  registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
+  registry-gate passwd add|delete|verify USER [--file FILE] [--password-stdin] [--cost N]
+  registry-gate config check [--config FILE]          validate and print the effective config
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'passwd') {
+    return runPasswd(rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY) });
+  }
+  const { positionals, flags } = parseArgs(rest);
+  const configFlag = flags.get('config');
+  const configFile = typeof configFlag === 'string' ? configFlag : './proxy.config.json';
+  const unknownFlags = [...flags.keys()].filter((f) => f !== 'config');
+  if (command === 'serve' && positionals.length === 0 && unknownFlags.length === 0) return runServe(configFile);
+  if (command === 'config' && positionals.length === 1 && positionals[0] === 'check' && unknownFlags.length === 0) {
+    return runConfigCheck(configFile, process.stdout);
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`registry-gate: ${err.message}\nFix the keys above (README, "Configuration") and start again.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`registry-gate: ${e.code === 'EADDRINUSE' || e.code === 'EACCES' ? `cannot listen: ${e.message} (choose another "listen" address, or run with the right to bind it)` : e.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

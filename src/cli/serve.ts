@@ -1,0 +1,31 @@
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../observe/logger.js';
+import { startServer } from '../server.js';
+
+export async function runServe(configFile: string): Promise<number> {
+  const { config, file, envApplied } = loadConfig(configFile);
+  const logger = createLogger(config.log.level);
+  logger.info({ config: file, envOverrides: envApplied }, 'configuration loaded');
+  const server = await startServer(config, logger);
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping: no new connections, letting transfers finish');
+      server.close().then(
+        () => {
+          logger.info('stopped');
+          logger.flush();
+          resolve(0);
+        },
+        (err: Error) => {
+          logger.error({ err: { message: err.message } }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

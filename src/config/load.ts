@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { defaultConfig, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './defaults.js';
+import { overridesFromEnv } from './env.js';
+import { configSchema } from './schema.js';
+import { parseListenAddress } from './address.js';
+import { checkSection, isPlainObject } from './validate-shape.js';
+import { validateTlsConfig } from '../tls/validate.js';
+import type { Config } from './types.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  file: string;
+  envApplied: string[];
+}
+
+/**
+ * defaults ← file ← REGGATE_* environment, then cross-key checks. Relative paths are resolved
+ * against the config file's directory, so a unit file or container can start from anywhere.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const path = resolve(file);
+  const fromFile = readConfigFile(path);
+  const problems: string[] = [];
+  checkSection(fromFile, configSchema, '', problems);
+  const { overrides, errors: envErrors, applied } = overridesFromEnv(env, configSchema);
+  problems.push(...envErrors);
+  const envShape: string[] = [];
+  checkSection(overrides, configSchema, '', envShape);
+  problems.push(...envShape.map((p) => `environment ${p}`));
+  if (problems.length) throw new ConfigError(path, problems);
+
+  const merged = deepMerge(deepMerge(defaultConfig(), fromFile), overrides) as Config;
+  const config = resolvePaths(merged, dirname(path));
+  const crossProblems = crossCheck(config);
+  if (crossProblems.length) throw new ConfigError(path, crossProblems);
+  return { config, file: path, envApplied: applied };
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const hint = code === 'ENOENT' ? 'create it (the README shows a complete example) or pass --config FILE' : 'check its permissions';
+    throw new ConfigError(path, [`cannot read the config file (${code ?? (err as Error).message}): ${hint}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, [`not valid JSON: ${describeJsonError(text, err as Error)}`]);
+  }
+  if (!isPlainObject(parsed)) throw new ConfigError(path, ['the file must contain one JSON object ({ … })']);
+  return parsed;
+}
+
+/** Node reports a character offset; operators look for a line. */
+function describeJsonError(text: string, err: Error): string {
+  const position = /position (\d+)/.exec(err.message);
+  if (!position) return err.message;
+  const offset = Number(position[1]);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  return `${err.message.replace(/ in JSON at position \d+.*$/, '')} at line ${line}, column ${column} (comments and trailing commas are not allowed)`;
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) out[key] = deepMerge(base[key], value);
+  return out;
+}
+
+function resolvePaths(config: Config, baseDir: string): Config {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const absOrNull = (p: string | null) => (p === null ? null : abs(p));
+  const stateDir = abs(config.stateDir);
+  const acme = config.tls.acme;
+  return {
+    ...config,
+    stateDir,
+    tls: {
+      ...config.tls,
+      certFile: absOrNull(config.tls.certFile),
+      keyFile: absOrNull(config.tls.keyFile),
+      acme: {
+        ...acme,
+        caFile: absOrNull(acme.caFile),
+        storageDir: acme.storageDir ? abs(acme.storageDir) : resolve(stateDir, 'acme'),
+        directoryUrl: resolveDirectoryUrl(acme.directoryUrl),
+      },
+    },
+    auth: { ...config.auth, htpasswdFile: abs(config.auth.htpasswdFile) },
+  };
+}
+
+function resolveDirectoryUrl(url: string): string {
+  if (url === 'letsencrypt-staging') return LETSENCRYPT_STAGING;
+  if (url === 'letsencrypt') return LETSENCRYPT_PRODUCTION;
+  return url;
+}
+
+function crossCheck(c: Config): string[] {
+  const problems: string[] = [];
+  for (const key of ['listen', 'httpListen'] as const) {
+    const value = c[key];
+    if (value === null) continue;
+    const parsed = parseListenAddress(value);
+    if ('error' in parsed) problems.push(`${key}: ${parsed.error}`);
+  }
+  if (c.httpListen !== null && c.tls.mode === 'off') {
+    problems.push('httpListen: only useful with TLS (it redirects to https and answers ACME); remove it or set tls.mode');
+  }
+  problems.push(...checkUrl('upstream', c.upstream, ['http:', 'https:']));
+  if (c.redis !== null) problems.push(...checkUrl('redis', c.redis, ['redis:', 'rediss:']));
+  if (c.auth.tokenRealm !== null) problems.push(...checkUrl('auth.tokenRealm', c.auth.tokenRealm, ['http:', 'https:']));
+  c.trustedProxies.forEach((cidr, i) => {
+    if (!parseCidr(cidr)) problems.push(`trustedProxies[${i}]: "${cidr}" is not an IP address or CIDR (e.g. "10.0.0.0/8", "::1/128")`);
+  });
+  c.blockUserAgents.forEach((pattern, i) => {
+    try {
+      new RegExp(pattern);
+    } catch (err) {
+      problems.push(`blockUserAgents[${i}]: not a valid regular expression (${(err as Error).message})`);
+    }
+  });
+  if (/["\\\r\n]/.test(c.auth.realm)) problems.push('auth.realm: must not contain quotes, backslashes or line breaks');
+  problems.push(...validateTlsConfig(c.tls));
+  if (c.tls.mode === 'acme' && c.tls.acme.challenges.includes('http-01') && c.httpListen === null) {
+    problems.push('tls.acme.challenges: "http-01" needs httpListen (the CA connects to port 80 there); set httpListen (e.g. "0.0.0.0:80") or list only "tls-alpn-01"');
+  }
+  return problems;
+}
+
+function checkUrl(key: string, value: string, protocols: string[]): string[] {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return [`${key}: "${value}" is not a URL (expected e.g. ${protocols[0]}//host:port)`];
+  }
+  if (!protocols.includes(url.protocol)) return [`${key}: scheme must be ${protocols.join(' or ')}, got "${url.protocol}"`];
+  return [];
+}
+
+export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } | null {
+  const [address = '', prefixText, extra] = text.split('/');
+  const version = isIP(address);
+  if (!version || extra !== undefined) return null;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : Number(prefixText);
+  if (!/^\d+$/.test(prefixText ?? String(max)) || prefix > max) return null;
+  return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+

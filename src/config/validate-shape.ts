@@ -1,0 +1,81 @@
+import type { FieldSpec } from './schema.js';
+
+/**
+ * Checks one value against its spec. Messages name the key path the way an operator writes it
+ * in the file ("tls.acme.domains[1]") and say what was expected.
+ */
+export function checkShape(value: unknown, spec: FieldSpec, path: string, errors: string[]): void {
+  switch (spec.kind) {
+    case 'string':
+      if (value === null && spec.nullable) return;
+      if (typeof value !== 'string') errors.push(`${path}: expected a string${spec.nullable ? ' or null' : ''}, got ${describe(value)}`);
+      return;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        errors.push(`${path}: expected a number, got ${describe(value)}`);
+      } else if (spec.integer && !Number.isInteger(value)) {
+        errors.push(`${path}: expected a whole number, got ${value}`);
+      } else if (value < spec.min || value > spec.max) {
+        errors.push(`${path}: must be between ${spec.min} and ${spec.max}, got ${value}`);
+      }
+      return;
+    case 'boolean':
+      if (typeof value !== 'boolean') errors.push(`${path}: expected true or false, got ${describe(value)}`);
+      return;
+    case 'enum':
+      if (typeof value !== 'string' || !spec.values.includes(value)) {
+        errors.push(`${path}: must be one of ${spec.values.map((v) => `"${v}"`).join(', ')}, got ${describe(value)}`);
+      }
+      return;
+    case 'list':
+      checkList(value, spec, path, errors);
+      return;
+    case 'section':
+      if (value === null && spec.nullable) return;
+      if (!isPlainObject(value)) {
+        errors.push(`${path}: expected an object${spec.nullable ? ' or null' : ''}, got ${describe(value)}`);
+        return;
+      }
+      checkSection(value, spec.fields, path, errors);
+  }
+}
+
+export function checkSection(obj: Record<string, unknown>, fields: Record<string, FieldSpec>, path: string, errors: string[]): void {
+  for (const [key, value] of Object.entries(obj)) {
+    const keyPath = path ? `${path}.${key}` : key;
+    const spec = fields[key];
+    if (!spec) {
+      const known = Object.keys(fields).join(', ');
+      errors.push(`${keyPath}: unknown key (known keys${path ? ` in ${path}` : ''}: ${known})`);
+      continue;
+    }
+    checkShape(value, spec, keyPath, errors);
+  }
+}
+
+function checkList(value: unknown, spec: Extract<FieldSpec, { kind: 'list' }>, path: string, errors: string[]): void {
+  if (!Array.isArray(value)) {
+    errors.push(`${path}: expected a list, got ${describe(value)}`);
+    return;
+  }
+  if (spec.minItems && value.length < spec.minItems) errors.push(`${path}: needs at least ${spec.minItems} entr${spec.minItems === 1 ? 'y' : 'ies'}`);
+  value.forEach((item, i) => {
+    if (spec.item === 'string') {
+      if (typeof item !== 'string') errors.push(`${path}[${i}]: expected a string, got ${describe(item)}`);
+    } else if (typeof item !== 'string' || !spec.item.enum.includes(item)) {
+      errors.push(`${path}[${i}]: must be one of ${spec.item.enum.map((v) => `"${v}"`).join(', ')}, got ${describe(item)}`);
+    }
+  });
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,33 @@
+import http from 'node:http';
+import https from 'node:https';
+
+export interface Readiness {
+  ready: boolean;
+  reasons: string[];
+}
+
+/**
+ * The registry counts as reachable when `GET /v2/` gets any HTTP answer below 500 (401 is fine: a
+ * registry with its own auth). Probes are cached briefly so a busy orchestrator cannot turn
+ * /readyz into a load generator against the registry.
+ */
+export function upstreamProbe(upstream: string, cacheMs = 1000): () => Promise<string | null> {
+  const url = new URL('/v2/', upstream);
+  const client = url.protocol === 'https:' ? https : http;
+  let cached: { at: number; result: Promise<string | null> } | null = null;
+  const probe = () =>
+    new Promise<string | null>((resolve) => {
+      const req = client.get(url, { agent: false, timeout: 2000 }, (res) => {
+        res.resume();
+        const status = res.statusCode ?? 0;
+        resolve(status < 500 ? null : `registry answered ${status} to GET /v2/`);
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer within 2s')));
+      req.on('error', (err) => resolve(`registry at ${url.host} unreachable (${(err as NodeJS.ErrnoException).code ?? err.message})`));
+    });
+  return () => {
+    const now = Date.now();
+    if (!cached || now - cached.at > cacheMs) cached = { at: now, result: probe() };
+    return cached.result;
+  };
+}

@@ -1,0 +1,150 @@
+import http, { type Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import type { Config } from './config/types.js';
+import { parseListenAddress, type ListenAddress } from './config/address.js';
+import type { Logger } from './observe/logger.js';
+import { upstreamProbe } from './observe/health.js';
+import { createPipeline } from './pipeline.js';
+import { AuthGate } from './auth/gate.js';
+import { TokenAuthority } from './auth/token.js';
+import { UserStore } from './auth/users.js';
+import { VerifyPool } from './auth/verify-pool.js';
+import { loadOrCreateSigningKey } from './state/signing-key.js';
+import { createForwarder } from './proxy/forward.js';
+import { sendRegistryError } from './proxy/errors.js';
+import { createTlsRuntime } from './tls/runtime.js';
+
+export interface RunningServer {
+  /** Where the main listener ended up (port 0 in the config picks a free one). */
+  address: ListenAddress;
+  close(): Promise<void>;
+}
+
+const HEADERS_TIMEOUT_MS = 60_000;
+const DRAIN_MS = 10_000;
+const CLIENT_IDLE_MARGIN_S = 30;
+
+/** Builds every part from the config, opens the listeners, and returns a handle to stop them. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  const authenticates = config.auth.mode !== 'none';
+  const pool = authenticates ? new VerifyPool() : null;
+  const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool }) : null;
+  const authority =
+    authenticates && config.auth.challenge === 'token'
+      ? new TokenAuthority(await loadOrCreateSigningKey(config.stateDir), { ttlSeconds: config.auth.tokenTtlSeconds, issuer: 'registry-gate' })
+      : null;
+  const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
+  const tls = await createTlsRuntime(config, { logger });
+  await tls.start();
+  const probeUpstream = upstreamProbe(config.upstream);
+
+  const handler = createPipeline({
+    config,
+    logger,
+    gate: new AuthGate(config.auth, users, authority),
+    users,
+    authority,
+    forwarder,
+    readiness: async () => {
+      const reasons: string[] = [];
+      const upstream = await probeUpstream();
+      if (upstream) reasons.push(upstream);
+      const cert = tls.readiness();
+      if (!cert.ready) reasons.push(cert.reason ?? 'certificate not ready');
+      return reasons;
+    },
+  });
+
+  const main = tls.createMainServer(handler, (s) => configureTimeouts(s, config));
+  const mainAddress = await listen(main, parseListenAddress(config.listen) as ListenAddress);
+  const servers: NetServer[] = [main];
+
+  if (config.httpListen !== null) {
+    const plain = http.createServer((req, res) => {
+      if (tls.answerHttpChallenge(req, res)) return;
+      redirectToHttps(req, res, mainAddress.port);
+    });
+    configureTimeouts(plain, config);
+    const plainAddress = await listen(plain, parseListenAddress(config.httpListen) as ListenAddress);
+    servers.push(plain);
+    logger.info({ address: `${plainAddress.host}:${plainAddress.port}` }, 'plain HTTP listener: ACME HTTP-01 answers, everything else redirects to https');
+  }
+
+  logger.info(
+    {
+      address: `${mainAddress.host}:${mainAddress.port}`,
+      scheme: config.tls.mode === 'off' ? 'http' : 'https',
+      upstream: config.upstream,
+      tls: config.tls.mode,
+      auth: config.auth.mode,
+      challenge: config.auth.challenge,
+    },
+    `listening on ${config.tls.mode === 'off' ? 'http' : 'https'}://${mainAddress.host}:${mainAddress.port}, forwarding /v2/ to ${config.upstream}`,
+  );
+  if (users && users.userCount() === 0) {
+    logger.warn(
+      { htpasswdFile: config.auth.htpasswdFile },
+      `no users yet: add one with "npx registry-gate passwd add USER --file ${config.auth.htpasswdFile}" (picked up without a restart)`,
+    );
+  }
+
+  return {
+    address: mainAddress,
+    async close() {
+      await Promise.all(servers.map((s) => drain(s)));
+      forwarder.close();
+      await tls.close();
+      users?.close();
+      await pool?.close();
+    },
+  };
+}
+
+/**
+ * Node's defaults cut any request after 300 s (requestTimeout), which kills multi-GB pushes.
+ * Setting requestTimeout to 0 also zeroes headersTimeout, so both are set explicitly. A client
+ * socket silent for longer than the upstream timeout is closed; the margin lets a client that is
+ * waiting on a silent registry receive the proxy's 504 first.
+ */
+export function configureTimeouts(server: Server, config: Pick<Config, 'upstreamTimeoutSeconds'>): void {
+  server.requestTimeout = 0;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = 75_000;
+  server.timeout = (config.upstreamTimeoutSeconds + CLIENT_IDLE_MARGIN_S) * 1000;
+}
+
+function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
+  const host = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d+)?$/.exec(req.headers.host ?? '');
+  const path = req.url ?? '/';
+  if (!host || !path.startsWith('/')) return sendRegistryError(res, 400, 'BAD_REQUEST', 'missing or malformed Host header');
+  const port = httpsPort === 443 ? '' : `:${httpsPort}`;
+  res.writeHead(308, { location: `https://${host[1]}${port}${path}`, 'content-length': 0 });
+  res.end();
+}
+
+function listen(server: NetServer, address: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      const bound = server.address();
+      resolve(typeof bound === 'object' && bound ? { host: address.host, port: bound.port } : address);
+    });
+  });
+}
+
+/** Stop accepting, let running transfers finish for a while, then cut what is left. */
+function drain(server: NetServer): Promise<void> {
+  return new Promise((resolve) => {
+    const httpServer = server as Partial<Server>;
+    const force = setTimeout(() => httpServer.closeAllConnections?.(), DRAIN_MS);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    httpServer.closeIdleConnections?.();
+  });
+}

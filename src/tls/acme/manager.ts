@@ -1,0 +1,137 @@
+import type { AcmeConfig } from '../../config/types.js';
+import type { Logger } from '../../observe/logger.js';
+import { coversNames, inspectPair, type CertificateInfo } from '../certificate.js';
+import { createSelfSigned } from '../self-signed.js';
+import type { CertificateSlot } from '../slot.js';
+import { Alarm, renewalTime, retryDelay, type Backoff } from '../timing.js';
+import { orderCertificate, type Responders } from './issuer.js';
+import { AcmeStorage } from './storage.js';
+
+export interface AcmeManagerOptions {
+  acme: AcmeConfig;
+  slot: CertificateSlot;
+  responders: Responders;
+  retry: Backoff;
+  logger: Logger;
+}
+
+/** How CAs word "the account URL you sent is unknown" (pebble after a restart, Boulder for a purged account). */
+const UNKNOWN_ACCOUNT = /accountDoesNotExist|account\b.*\bnot found|no account exists/i;
+
+/**
+ * Keeps an ACME certificate in the slot: the stored one when it still fits, otherwise a
+ * temporary self-signed one while ordering in the background (TLS is never refused); renews at
+ * renewalTime(); on failure keeps what it serves and retries with a doubling delay.
+ */
+export class AcmeManager {
+  private readonly storage: AcmeStorage;
+  private readonly alarm = new Alarm();
+  private failures = 0;
+  private running = false;
+  private closed = false;
+  private lastError: string | null = null;
+
+  constructor(private readonly options: AcmeManagerOptions) {
+    this.storage = new AcmeStorage(options.acme.storageDir);
+  }
+
+  async start(): Promise<void> {
+    const { acme, slot, logger } = this.options;
+    await this.storage.init();
+    const stored = await this.loadStored();
+    if (stored) {
+      slot.replace({ ...stored, origin: 'acme' });
+      logger.info({ serial: stored.info.serial, notAfter: stored.info.notAfter.toISOString() }, 'acme: using the stored certificate');
+      this.scheduleRenewal(stored.info);
+      return;
+    }
+    const pair = createSelfSigned(acme.domains, 90);
+    slot.replace({ pair, info: inspectPair(pair), origin: 'temporary' });
+    logger.info({ domains: acme.domains }, 'acme: serving a temporary self-signed certificate until the CA issues one');
+    this.alarm.set(new Date(), () => void this.order());
+  }
+
+  /** The CA's last error while no order has succeeded since, for readiness messages. */
+  get lastFailure(): string | null {
+    return this.lastError;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.alarm.clear();
+  }
+
+  private async loadStored(): Promise<{ pair: { certPem: string; keyPem: string }; info: CertificateInfo } | null> {
+    const { acme, logger } = this.options;
+    const stored = await this.storage.certificate();
+    if (!stored) return null;
+    const reject = (reason: string): null => {
+      logger.info({ reason }, 'acme: not using the stored certificate, ordering a new one');
+      return null;
+    };
+    if (stored.directoryUrl !== acme.directoryUrl) return reject(`issued by ${stored.directoryUrl}`);
+    let info: CertificateInfo;
+    try {
+      info = inspectPair(stored.pair);
+    } catch (err) {
+      return reject((err as Error).message);
+    }
+    if (!coversNames(info, acme.domains)) return reject(`made for ${info.names.join(', ')}`);
+    if (info.notAfter.getTime() <= Date.now()) return reject(`expired ${info.notAfter.toISOString()}`);
+    return { pair: stored.pair, info };
+  }
+
+  private scheduleRenewal(info: CertificateInfo): void {
+    const at = renewalTime(info, this.options.acme.renewBeforeDays);
+    this.options.logger.info({ renewAt: at.toISOString(), notAfter: info.notAfter.toISOString() }, 'acme: renewal scheduled');
+    this.alarm.set(at, () => void this.order());
+  }
+
+  private async order(): Promise<void> {
+    if (this.running || this.closed) return;
+    this.running = true;
+    const { acme, slot, logger, responders } = this.options;
+    try {
+      const started = Date.now();
+      const pair = await orderCertificate(acme, this.storage, responders, logger);
+      const info = inspectPair(pair);
+      if (this.closed) return;
+      // An unstorable certificate is still served; re-ordering because of a full disk would burn the CA's rate limits.
+      await this.storage.saveCertificate({ pair, directoryUrl: acme.directoryUrl }).catch((err: Error) => {
+        logger.error({ err: err.message, storageDir: acme.storageDir }, 'acme: cannot store the certificate; a restart will order again');
+      });
+      slot.replace({ pair, info, origin: 'acme' });
+      this.failures = 0;
+      this.lastError = null;
+      logger.info(
+        { domains: acme.domains, serial: info.serial, notAfter: info.notAfter.toISOString(), ms: Date.now() - started },
+        'acme: certificate issued and in use for new connections',
+      );
+      this.scheduleRenewal(info);
+    } catch (err) {
+      if (this.closed) return;
+      const message = (err as Error).message;
+      if (UNKNOWN_ACCOUNT.test(message)) {
+        // Forgetting the URL makes the next attempt register the same key again.
+        await this.storage.saveAccountUrl(acme.directoryUrl, null).catch((saveErr: Error) => {
+          logger.warn({ err: saveErr.message }, 'acme: cannot forget the unknown account URL');
+        });
+      }
+      const delay = retryDelay(this.failures++, this.options.retry);
+      this.lastError = message;
+      const current = slot.get();
+      logger.error(
+        {
+          err: message,
+          directoryUrl: acme.directoryUrl,
+          retryInSeconds: Math.round(delay / 1000),
+          serving: current?.origin === 'acme' ? `previous certificate, expires ${current.info.notAfter.toISOString()}` : 'temporary self-signed certificate',
+        },
+        'acme: ordering a certificate failed',
+      );
+      this.alarm.set(new Date(Date.now() + delay), () => void this.order());
+    } finally {
+      this.running = false;
+    }
+  }
+}

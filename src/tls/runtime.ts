@@ -1,0 +1,149 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../observe/logger.js';
+import { ACME_TLS_ALPN, Http01Responder, TlsAlpn01Responder } from './acme/challenges.js';
+import { scopeAcmeRequests, tuneAcmeRequestRetries } from './acme/http.js';
+import type { Responders } from './acme/issuer.js';
+import { AcmeManager } from './acme/manager.js';
+import { routeByClientHello } from './alpn-router.js';
+import { CertificateSlot, SERVER_TLS_OPTIONS } from './slot.js';
+import { filesSource, selfSignedSource, type CertificateSource } from './sources.js';
+import { expiryMargin, type Backoff } from './timing.js';
+import { validateTlsConfig } from './validate.js';
+
+export interface TlsRuntime {
+  /**
+   * The main listener around `handler`: an https.Server (TLS 1.2 minimum), or an http.Server
+   * for mode "off". `configure` gets the server before it is returned (timeouts etc.). With ACME
+   * TLS-ALPN-01 the server reads each ClientHello before the handshake to route validation
+   * connections; for everything else it is a plain https.Server.
+   */
+  createMainServer(handler: http.RequestListener, configure: (server: http.Server) => void): net.Server;
+  /** For the plain-HTTP listener: answers /.well-known/acme-challenge/* and returns true; false otherwise. */
+  answerHttpChallenge(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+  /** For /readyz: a certificate is loaded and not close to expiry; always ready for mode "off". */
+  readiness(): { ready: boolean; reason?: string };
+  /** The PEM a client should trust as its CA in mode "self-signed" (the certificate itself); null otherwise. */
+  clientCaPem(): string | null;
+  /** Loads or creates the certificate, then starts watchers / ACME ordering in the background. */
+  start(): Promise<void>;
+  /** Stops watchers and timers; servers are the caller's to close. */
+  close(): Promise<void>;
+}
+
+/** Knobs for tests and operators in a hurry; the defaults suit production. */
+export interface TlsTuning {
+  /** Delay between failed ACME attempts, doubling from minMs up to maxMs. */
+  acmeRetry: Backoff;
+  filesPollMs: number;
+  filesDebounceMs: number;
+  /** How long a client may take to send its ClientHello when it must be read before the handshake. */
+  clientHelloTimeoutMs: number;
+}
+
+const DEFAULT_TUNING: TlsTuning = {
+  acmeRetry: { minMs: 5_000, maxMs: 60 * 60 * 1000 },
+  filesPollMs: 30_000,
+  filesDebounceMs: 1_000,
+  clientHelloTimeoutMs: 10_000,
+};
+
+export async function createTlsRuntime(
+  config: Config,
+  deps: { logger: Logger; tuning?: Partial<TlsTuning> },
+): Promise<TlsRuntime> {
+  const problems = validateTlsConfig(config.tls);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  const tuning = { ...DEFAULT_TUNING, ...deps.tuning };
+  const logger = deps.logger;
+  const { tls } = config;
+  const slot = new CertificateSlot();
+
+  let source: CertificateSource | null = null;
+  let acme: { manager: AcmeManager; responders: Responders; releaseHttp: () => void } | null = null;
+  switch (tls.mode) {
+    case 'self-signed':
+      source = selfSignedSource(config.stateDir, tls.names, slot, logger);
+      break;
+    case 'files':
+      source = filesSource(tls, slot, logger, { pollMs: tuning.filesPollMs, debounceMs: tuning.filesDebounceMs });
+      break;
+    case 'acme': {
+      const responders: Responders = {
+        alpnKeyPem: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        ...(tls.acme.challenges.includes('http-01') ? { 'http-01': new Http01Responder(logger) } : {}),
+        ...(tls.acme.challenges.includes('tls-alpn-01') ? { 'tls-alpn-01': new TlsAlpn01Responder(logger) } : {}),
+      };
+      tuneAcmeRequestRetries();
+      const caPem = tls.acme.caFile ? await readFile(tls.acme.caFile, 'utf8').catch((err: Error) => {
+        throw new Error(`tls.acme.caFile ${tls.acme.caFile}: cannot read: ${err.message}`);
+      }) : null;
+      const releaseHttp = scopeAcmeRequests(tls.acme.directoryUrl, caPem);
+      const manager = new AcmeManager({ acme: tls.acme, slot, responders, retry: tuning.acmeRetry, logger });
+      acme = { manager, responders, releaseHttp };
+      source = { start: () => manager.start(), close: () => manager.close() };
+      break;
+    }
+    case 'off':
+      break;
+  }
+
+  return {
+    createMainServer(handler, configure) {
+      if (tls.mode === 'off') {
+        const server = http.createServer(handler);
+        configure(server);
+        return server;
+      }
+      const server = https.createServer({ ...SERVER_TLS_OPTIONS }, handler);
+      configure(server);
+      slot.attach(server);
+      const alpn = acme?.responders['tls-alpn-01'];
+      if (alpn) {
+        routeByClientHello(server, (hello) => (hello.alpn.includes(ACME_TLS_ALPN) ? alpn.server : null), tuning.clientHelloTimeoutMs);
+      }
+      return server;
+    },
+
+    answerHttpChallenge(req, res) {
+      return acme?.responders['http-01']?.answer(req, res) ?? false;
+    },
+
+    readiness() {
+      if (tls.mode === 'off') return { ready: true };
+      const active = slot.get();
+      if (!active) return { ready: false, reason: 'no TLS certificate loaded yet' };
+      if (active.origin === 'temporary') {
+        const failure = acme?.manager.lastFailure;
+        return {
+          ready: false,
+          reason: `waiting for the ACME certificate for ${tls.acme.domains.join(', ')} (serving a temporary self-signed one)${failure ? `; last attempt failed: ${failure}` : ''}`,
+        };
+      }
+      const { notAfter } = active.info;
+      if (notAfter.getTime() - Date.now() < expiryMargin(active.info)) {
+        const verb = notAfter.getTime() <= Date.now() ? 'expired' : 'expires';
+        return { ready: false, reason: `the TLS certificate ${verb} at ${notAfter.toISOString()}` };
+      }
+      return { ready: true };
+    },
+
+    clientCaPem() {
+      const active = slot.get();
+      return active?.origin === 'self-signed' ? active.pair.certPem : null;
+    },
+
+    async start() {
+      await source?.start();
+    },
+
+    async close() {
+      source?.close();
+      acme?.releaseHttp();
+    },
+  };
+}

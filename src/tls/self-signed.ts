@@ -1,0 +1,52 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import forge from 'node-forge';
+import type { CertificatePair } from './certificate.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A self-signed certificate that clients can also use as their trust anchor. Go (docker,
+ * skopeo), OpenSSL and Node only accept a certificate from a CA file as a root when it is marked
+ * as a CA, hence basicConstraints CA:true + keyCertSign next to the usual server-auth bits.
+ *
+ * The key is RSA-2048 from Node's crypto (native, ~0.1 s): node-forge can only sign X.509 with
+ * RSA, and its own RSA key generation is far slower.
+ */
+export function createSelfSigned(names: string[], validityDays: number, now = new Date()): CertificatePair {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = randomSerial();
+  // Backdated an hour so that a client whose clock is slightly behind still accepts it.
+  cert.validity.notBefore = new Date(now.getTime() - 60 * 60 * 1000);
+  cert.validity.notAfter = new Date(now.getTime() + validityDays * DAY_MS);
+  const subject = [
+    { name: 'commonName', value: names[0] ?? 'registry-gate' },
+    { name: 'organizationName', value: 'registry-gate self-signed' },
+  ];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true },
+    { name: 'subjectAltName', altNames: names.map(altName) },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem };
+}
+
+function altName(name: string): { type: number; value?: string; ip?: string } {
+  // GeneralName tags from RFC 5280: 2 = dNSName, 7 = iPAddress.
+  return isIP(name) ? { type: 7, ip: name } : { type: 2, value: name };
+}
+
+/** 16 random bytes with the top bit clear: a positive DER INTEGER, as RFC 5280 requires. */
+function randomSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = bytes[0]! & 0x7f;
+  return bytes.toString('hex');
+}
