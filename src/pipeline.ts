@@ -99,7 +99,10 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const verdict = await gate.check(req.method ?? 'GET', pathname, x.query, req.headers, tokenService(x.view));
     x.subject = verdict.subject;
     if (!verdict.allow) {
-      return sendRegistryError(res, verdict.status, verdict.code, verdict.message, verdict.challenge ? { 'www-authenticate': verdict.challenge } : {});
+      const headers: Record<string, string> = {};
+      if (verdict.challenge) headers['www-authenticate'] = verdict.challenge;
+      if (verdict.retryAfterSeconds) headers['retry-after'] = String(verdict.retryAfterSeconds);
+      return sendRegistryError(res, verdict.status, verdict.code, verdict.message, headers);
     }
     prepareUpstreamHeaders(req.headers, x.view);
     forwarder.forward(req, res, x.outcome);

@@ -5,13 +5,18 @@ export type RegistryErrorCode =
   | 'UNAUTHORIZED'
   | 'DENIED'
   | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
   | 'NOT_FOUND'
   | 'UNSUPPORTED'
   | 'TOOMANYREQUESTS'
   | 'UNAVAILABLE'
-  | 'BAD_REQUEST';
+  | 'BAD_REQUEST'
+  | 'UNKNOWN';
 
-/** The registry's own error shape: clients print `message`, and choke on HTML or empty bodies. */
+/**
+ * The registry's own error shape. Clients print `message`; they print "invalid character '<'"
+ * for an HTML body and "unexpected end of JSON input" for an empty 401.
+ */
 export function registryErrorBody(code: RegistryErrorCode, message: string, detail: unknown = null): string {
   return JSON.stringify({ errors: [{ code, message, detail }] });
 }

@@ -6,7 +6,6 @@ import type net from 'node:net';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import { ACME_TLS_ALPN, Http01Responder, TlsAlpn01Responder } from './acme/challenges.js';
-import { scopeAcmeRequests, tuneAcmeRequestRetries } from './acme/http.js';
 import type { Responders } from './acme/issuer.js';
 import { AcmeManager } from './acme/manager.js';
 import { routeByClientHello } from './alpn-router.js';
@@ -64,7 +63,7 @@ export async function createTlsRuntime(
   const slot = new CertificateSlot();
 
   let source: CertificateSource | null = null;
-  let acme: { manager: AcmeManager; responders: Responders; releaseHttp: () => void } | null = null;
+  let acme: { manager: AcmeManager; responders: Responders } | null = null;
   switch (tls.mode) {
     case 'self-signed':
       source = selfSignedSource(config.stateDir, tls.names, slot, logger);
@@ -78,13 +77,9 @@ export async function createTlsRuntime(
         ...(tls.acme.challenges.includes('http-01') ? { 'http-01': new Http01Responder(logger) } : {}),
         ...(tls.acme.challenges.includes('tls-alpn-01') ? { 'tls-alpn-01': new TlsAlpn01Responder(logger) } : {}),
       };
-      tuneAcmeRequestRetries();
-      const caPem = tls.acme.caFile ? await readFile(tls.acme.caFile, 'utf8').catch((err: Error) => {
-        throw new Error(`tls.acme.caFile ${tls.acme.caFile}: cannot read: ${err.message}`);
-      }) : null;
-      const releaseHttp = scopeAcmeRequests(tls.acme.directoryUrl, caPem);
-      const manager = new AcmeManager({ acme: tls.acme, slot, responders, retry: tuning.acmeRetry, logger });
-      acme = { manager, responders, releaseHttp };
+      const caPem = tls.acme.caFile ? await readCaFile(tls.acme.caFile) : null;
+      const manager = new AcmeManager({ acme: tls.acme, caPem, slot, responders, retry: tuning.acmeRetry, logger });
+      acme = { manager, responders };
       source = { start: () => manager.start(), close: () => manager.close() };
       break;
     }
@@ -143,7 +138,14 @@ export async function createTlsRuntime(
 
     async close() {
       source?.close();
-      acme?.releaseHttp();
     },
   };
+}
+
+async function readCaFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`tls.acme.caFile ${file}: cannot read: ${(err as Error).message}`);
+  }
 }

@@ -22,9 +22,12 @@ export function createSelfSigned(names: string[], validityDays: number, now = ne
   // Backdated an hour so that a client whose clock is slightly behind still accepts it.
   cert.validity.notBefore = new Date(now.getTime() - 60 * 60 * 1000);
   cert.validity.notAfter = new Date(now.getTime() + validityDays * DAY_MS);
+  // A distinct subject per certificate: clients that trust an old and a new one side by side find
+  // the issuer by subject name, and with equal names OpenSSL picks the wrong one and fails.
   const subject = [
     { name: 'commonName', value: names[0] ?? 'registry-gate' },
     { name: 'organizationName', value: 'registry-gate self-signed' },
+    { name: 'organizationalUnitName', value: `created ${now.toISOString()} #${cert.serialNumber.slice(0, 8)}` },
   ];
   cert.setSubject(subject);
   cert.setIssuer(subject);
@@ -34,6 +37,7 @@ export function createSelfSigned(names: string[], validityDays: number, now = ne
     { name: 'extKeyUsage', serverAuth: true },
     { name: 'subjectAltName', altNames: names.map(altName) },
     { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: true },
   ]);
   cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem };

@@ -9,10 +9,10 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
+import { addLoopbackName } from '../harness/hosts.js';
 import { startEchoUpstream, type EchoUpstream } from '../harness/echo-upstream.js';
 import { writeHtpasswd } from '../harness/htpasswd.js';
 import { makeOciImage, toDockerArchive, OCI_MANIFEST, type OciImage } from '../harness/oci-image.js';
-import { nonLoopbackIPv4 } from '../harness/ports.js';
 import { run } from '../harness/process.js';
 import { deterministicStream, get, head, pushBlobChunked, request } from '../harness/registry-client.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
@@ -208,28 +208,28 @@ describe('harness against a real dockerd', () => {
   });
 });
 
-describe('dockerd only verifies certificates of non-loopback registries', () => {
-  const ip = nonLoopbackIPv4();
+describe('dockerd verifies certificates of a ::1 test name, not of 127.0.0.0/8', () => {
   let dockerd: Dockerd;
   let ca: TestCa;
   let loopback: Registry;
-  let external: Registry;
+  let v6: Registry;
+  let hostsEntry: { name: string; remove: () => Promise<void> };
   let work: string;
   let ref: string;
 
   before(async () => {
-    if (!ip) return;
     work = await makeTempDir('harness-docker-tls');
+    hostsEntry = await addLoopbackName();
     ca = await makeTestCa();
-    const leaf = await issueCert(ca, ['127.0.0.1', ip]);
+    const leaf = await issueCert(ca, ['127.0.0.1', hostsEntry.name]);
     const chain = path.join(work, 'chain.pem');
     await writeFile(chain, leaf.chainPem);
     const tls = { certFile: chain, keyFile: leaf.keyFile };
     const img = await makeOciImage(path.join(work, 'image'), { layerBytes: 64 * 1024 });
-    [dockerd, loopback, external, ref] = await Promise.all([
+    [dockerd, loopback, v6, ref] = await Promise.all([
       startDockerd(),
       startRegistry({ tls }),
-      startRegistry({ tls, bindHost: ip }),
+      startRegistry({ tls, bindHost: '::1' }),
       toDockerArchive(img, path.join(work, 'image.tar'), 'harness/tls:1'),
     ]);
     await dockerd.docker(['load', '-i', path.join(work, 'image.tar')]);
@@ -238,28 +238,30 @@ describe('dockerd only verifies certificates of non-loopback registries', () => 
   after(async () => {
     await dockerd?.stop();
     await loopback?.stop();
-    await external?.stop();
+    await v6?.stop();
     await ca?.dispose();
+    await hostsEntry?.remove();
     if (work) await removeTempDir(work);
-    if (external) await assert.rejects(access(`/etc/docker/certs.d/${external.host}`), 'trustCa left its certs.d entry');
   });
 
-  it('127.0.0.0/8 is implicitly insecure: an untrusted certificate is accepted', { skip: !ip && 'no non-loopback IPv4' }, async () => {
+  it('127.0.0.0/8 is implicitly insecure: an untrusted certificate is accepted', async () => {
     await dockerd.docker(['tag', ref, `${loopback.host}/harness/tls:1`]);
     const push = await dockerd.docker(['push', `${loopback.host}/harness/tls:1`], { allowFail: true });
     assert.equal(push.code, 0, push.stderr);
   });
 
-  it('a non-loopback address is verified, and trustCa makes it pass', { skip: !ip && 'no non-loopback IPv4' }, async () => {
-    const remote = `${external.host}/harness/tls:1`;
+  it('a name that resolves to ::1 is verified, and trustCa makes it pass', async () => {
+    const host = `${hostsEntry.name}:${v6.port}`;
+    const remote = `${host}/harness/tls:1`;
     await dockerd.docker(['tag', ref, remote]);
     const refused = await dockerd.docker(['push', remote], { allowFail: true });
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /x509|certificate/i);
 
-    await dockerd.trustCa(external.host, ca.certPem);
+    await dockerd.trustCa(host, ca.certPem);
     const push = await dockerd.docker(['push', remote], { allowFail: true });
     assert.equal(push.code, 0, push.stderr);
+    await dockerd.untrustCa(host);
   });
 });
 

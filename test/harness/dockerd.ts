@@ -9,7 +9,7 @@ export interface DockerdOptions {
   /**
    * Extra insecure registries (CIDRs or host:port). Note that dockerd ALWAYS adds 127.0.0.0/8
    * on its own, and for an insecure registry it skips certificate verification: to make docker
-   * verify a certificate, address the registry by a non-loopback IP (see nonLoopbackIPv4()).
+   * verify a certificate, address the registry by a name mapped to ::1 (see hosts.ts).
    */
   insecureRegistries?: string[];
   startTimeoutMs?: number;

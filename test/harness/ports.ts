@@ -1,5 +1,4 @@
 import net from 'node:net';
-import os from 'node:os';
 
 /**
  * Asks the kernel for an unused TCP port on 127.0.0.1. The port is released before returning,
@@ -22,18 +21,4 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       srv.close((err) => (err ? reject(err) : resolve(port)));
     });
   });
-}
-
-/**
- * The first non-internal IPv4 address of this machine, or null. dockerd treats every
- * 127.0.0.0/8 registry as insecure (and then skips certificate checks), so TLS tests that want
- * docker to verify a certificate must address the server by an address like this one.
- */
-export function nonLoopbackIPv4(): string | null {
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === 'IPv4' && !a.internal) return a.address;
-    }
-  }
-  return null;
 }

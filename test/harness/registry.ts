@@ -46,7 +46,7 @@ function configYaml(port: number, dataDir: string, o: RegistryOptions): string {
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: ${o.bindHost ?? '127.0.0.1'}:${port}`,
+    `  addr: "${listenHost(o.bindHost ?? '127.0.0.1')}:${port}"`,
     `  secret: ${randomBytes(16).toString('hex')}`,
     `  relativeurls: ${o.relativeUrls ? 'true' : 'false'}`,
   ];
@@ -68,10 +68,11 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
   for (let attempt = 1; ; attempt++) {
     const bind = opts.bindHost ?? '127.0.0.1';
     const port = await freePort(bind);
+    const hostPart = bind.includes(':') ? `[${bind}]` : bind;
     await writeFile(configFile, configYaml(port, dataDir, opts));
     const proc = spawnLong('docker-registry', ['serve', configFile], { name: 'docker-registry' });
     const scheme = opts.tls ? 'https' : 'http';
-    const url = `${scheme}://${bind}:${port}`;
+    const url = `${scheme}://${hostPart}:${port}`;
     try {
       await waitUntil(async () => (await probeStatus(`${url}/v2/`)) === 200, {
         timeoutMs: opts.startTimeoutMs ?? 15_000,
@@ -87,7 +88,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     return {
       url,
       port,
-      host: `${bind}:${port}`,
+      host: `${hostPart}:${port}`,
       dataDir,
       process: proc,
       async stop() {
@@ -96,4 +97,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       },
     };
   }
+}
+
+function listenHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

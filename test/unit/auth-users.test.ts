@@ -315,3 +315,13 @@ test('close() stops watching', async (t) => {
   await new Promise((r) => setTimeout(r, 150));
   assert.deepEqual(changes, [1]);
 });
+
+test('a file that is bad from the start: no users, an error that says so, and the fix is picked up', async (t) => {
+  const { file, store, log, changes } = await setup(t, 'alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n');
+  assert.equal(store.userCount(), 0);
+  const error = log.lines.find((l) => l.level === 50)!;
+  assert.match(error.msg, /no line in the file is a usable bcrypt entry; nobody can log in until it is fixed/);
+  await replaceByRename(file, `alice:${H.alice}\n`);
+  await waitFor(() => changes.length === 1, 'the fixed file to be noticed');
+  assert.equal(await store.verify('alice', 'wonderland'), true);
+});

@@ -122,7 +122,9 @@ describe('routeByClientHello', () => {
   });
 
   it('hands acme-tls/1 connections to the challenge server', async () => {
-    assert.deepEqual(await alpnHandshake(port), { protocol: 'acme-tls/1', subject: 'CN=registry.test\nO=registry-gate self-signed' });
+    const { protocol, subject } = await alpnHandshake(port);
+    assert.equal(protocol, 'acme-tls/1');
+    assert.match(subject, /^CN=registry\.test\n/);
   });
 
   it('works when the ClientHello arrives one byte per segment', async () => {

@@ -22,23 +22,52 @@ export function tuneAcmeRequestRetries(): void {
   defaults.acmeSettings.retryDefaultDelay = 1;
 }
 
+export interface AcmeConnection {
+  /**
+   * Fails with the network error (ECONNREFUSED, certificate problems, timeouts) when the
+   * directory cannot be fetched. acme-client 5.4 loses exactly these: after its retries a request
+   * that got no response ends in "Cannot read properties of undefined (reading 'config')".
+   */
+  checkDirectory(): Promise<void>;
+  release(): void;
+}
+
 /**
  * Requests to the ACME server's origin get a timeout (axios has none, so a silent CA would stall
  * ordering forever) and, when `caPem` is set, an agent that trusts that CA in addition to the
  * system roots. Scoped by origin through an interceptor rather than axios defaults, so that each
- * runtime in a process keeps its own trust. Returns the function that removes it.
+ * runtime in a process keeps its own trust.
  */
-export function scopeAcmeRequests(directoryUrl: string, caPem: string | null): () => void {
+export function connectAcme(directoryUrl: string, caPem: string | null): AcmeConnection {
   const origin = new URL(directoryUrl).origin;
-  const agent = caPem ? new https.Agent({ ca: [...tls.rootCertificates, caPem], keepAlive: true }) : undefined;
+  const agent = new https.Agent({ ca: caPem ? [...tls.rootCertificates, caPem] : undefined, keepAlive: true });
   const id = acmeAxios.interceptors.request.use((config) => {
     if (!config.url || new URL(config.url).origin !== origin) return config;
     if (!config.timeout) config.timeout = REQUEST_TIMEOUT_MS;
-    if (agent) config.httpsAgent = agent;
+    config.httpsAgent = agent;
     return config;
   });
-  return () => {
-    acmeAxios.interceptors.request.eject(id);
-    agent?.destroy();
+  return {
+    checkDirectory: () =>
+      new Promise((resolve, reject) => {
+        const fail = (reason: string): void => reject(new Error(`cannot fetch the ACME directory ${directoryUrl}: ${reason}`));
+        const req = https.get(directoryUrl, { agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+          res.resume();
+          if (res.statusCode === 200) resolve();
+          else fail(`HTTP ${res.statusCode}`);
+        });
+        req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+        req.on('error', (err) => fail(err.message));
+      }),
+    release() {
+      acmeAxios.interceptors.request.eject(id);
+      agent.destroy();
+    },
   };
+}
+
+/** The message to log for a failed order, with acme-client's lost network errors made readable (see checkDirectory). */
+export function describeAcmeError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return /reading 'config'/.test(message) ? 'the ACME server stopped answering mid-order (no response)' : message;
 }

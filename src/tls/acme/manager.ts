@@ -1,14 +1,17 @@
 import type { AcmeConfig } from '../../config/types.js';
 import type { Logger } from '../../observe/logger.js';
-import { coversNames, inspectPair, type CertificateInfo } from '../certificate.js';
+import { coversNames, inspectPair, type CertificateInfo, type CertificatePair } from '../certificate.js';
 import { createSelfSigned } from '../self-signed.js';
 import type { CertificateSlot } from '../slot.js';
 import { Alarm, renewalTime, retryDelay, type Backoff } from '../timing.js';
+import { connectAcme, describeAcmeError, tuneAcmeRequestRetries, type AcmeConnection } from './http.js';
 import { orderCertificate, type Responders } from './issuer.js';
 import { AcmeStorage } from './storage.js';
 
 export interface AcmeManagerOptions {
   acme: AcmeConfig;
+  /** Contents of tls.acme.caFile. */
+  caPem: string | null;
   slot: CertificateSlot;
   responders: Responders;
   retry: Backoff;
@@ -25,6 +28,7 @@ const UNKNOWN_ACCOUNT = /accountDoesNotExist|account\b.*\bnot found|no account e
  */
 export class AcmeManager {
   private readonly storage: AcmeStorage;
+  private readonly connection: AcmeConnection;
   private readonly alarm = new Alarm();
   private failures = 0;
   private running = false;
@@ -33,6 +37,8 @@ export class AcmeManager {
 
   constructor(private readonly options: AcmeManagerOptions) {
     this.storage = new AcmeStorage(options.acme.storageDir);
+    tuneAcmeRequestRetries();
+    this.connection = connectAcme(options.acme.directoryUrl, options.caPem);
   }
 
   async start(): Promise<void> {
@@ -40,14 +46,18 @@ export class AcmeManager {
     await this.storage.init();
     const stored = await this.loadStored();
     if (stored) {
-      slot.replace({ ...stored, origin: 'acme' });
+      slot.replace({ pair: stored.pair, info: stored.info, origin: 'acme' });
       logger.info({ serial: stored.info.serial, notAfter: stored.info.notAfter.toISOString() }, 'acme: using the stored certificate');
-      this.scheduleRenewal(stored.info);
-      return;
+      if (stored.reorder === null) {
+        this.scheduleRenewal(stored.info);
+        return;
+      }
+      logger.info({ reason: stored.reorder }, 'acme: the stored certificate no longer fits the config, ordering a new one');
+    } else {
+      const pair = createSelfSigned(acme.domains, 90);
+      slot.replace({ pair, info: inspectPair(pair), origin: 'temporary' });
+      logger.info({ domains: acme.domains }, 'acme: serving a temporary self-signed certificate until the CA issues one');
     }
-    const pair = createSelfSigned(acme.domains, 90);
-    slot.replace({ pair, info: inspectPair(pair), origin: 'temporary' });
-    logger.info({ domains: acme.domains }, 'acme: serving a temporary self-signed certificate until the CA issues one');
     this.alarm.set(new Date(), () => void this.order());
   }
 
@@ -59,26 +69,30 @@ export class AcmeManager {
   close(): void {
     this.closed = true;
     this.alarm.clear();
+    this.connection.release();
   }
 
-  private async loadStored(): Promise<{ pair: { certPem: string; keyPem: string }; info: CertificateInfo } | null> {
+  /**
+   * A stored certificate that is still valid is served even when it no longer fits the config
+   * (another CA, fewer names): until the new order completes it is still better for existing
+   * clients than a self-signed stand-in. `reorder` says why a new one is needed.
+   */
+  private async loadStored(): Promise<{ pair: CertificatePair; info: CertificateInfo; reorder: string | null } | null> {
     const { acme, logger } = this.options;
     const stored = await this.storage.certificate();
     if (!stored) return null;
-    const reject = (reason: string): null => {
-      logger.info({ reason }, 'acme: not using the stored certificate, ordering a new one');
-      return null;
-    };
-    if (stored.directoryUrl !== acme.directoryUrl) return reject(`issued by ${stored.directoryUrl}`);
     let info: CertificateInfo;
     try {
       info = inspectPair(stored.pair);
     } catch (err) {
-      return reject((err as Error).message);
+      logger.warn({ err: (err as Error).message, storageDir: acme.storageDir }, 'acme: ignoring the unusable stored certificate');
+      return null;
     }
-    if (!coversNames(info, acme.domains)) return reject(`made for ${info.names.join(', ')}`);
-    if (info.notAfter.getTime() <= Date.now()) return reject(`expired ${info.notAfter.toISOString()}`);
-    return { pair: stored.pair, info };
+    if (info.notAfter.getTime() <= Date.now()) return null;
+    let reorder: string | null = null;
+    if (stored.directoryUrl !== acme.directoryUrl) reorder = `issued by ${stored.directoryUrl}`;
+    else if (!coversNames(info, acme.domains)) reorder = `made for ${info.names.join(', ')}`;
+    return { pair: stored.pair, info, reorder };
   }
 
   private scheduleRenewal(info: CertificateInfo): void {
@@ -93,6 +107,7 @@ export class AcmeManager {
     const { acme, slot, logger, responders } = this.options;
     try {
       const started = Date.now();
+      await this.connection.checkDirectory();
       const pair = await orderCertificate(acme, this.storage, responders, logger);
       const info = inspectPair(pair);
       if (this.closed) return;
@@ -110,7 +125,7 @@ export class AcmeManager {
       this.scheduleRenewal(info);
     } catch (err) {
       if (this.closed) return;
-      const message = (err as Error).message;
+      const message = describeAcmeError(err);
       if (UNKNOWN_ACCOUNT.test(message)) {
         // Forgetting the URL makes the next attempt register the same key again.
         await this.storage.saveAccountUrl(acme.directoryUrl, null).catch((saveErr: Error) => {

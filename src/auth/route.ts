@@ -1,0 +1,170 @@
+/**
+ * Which resource and action a /v2/ request touches, so that it can be authorized before it is
+ * forwarded.
+ *
+ * The decision is only sound if the registry reads the path the same way. distribution decodes
+ * percent-escapes and routes on the decoded path, and its name grammar allows `/`; so the path is
+ * decoded here too, and anything whose meaning could differ between us and it (encoded slashes or
+ * backslashes, dot segments, empty segments, odd characters) is `unknown` — the caller refuses it.
+ */
+import { isRepositoryName, type Access } from './scope.js';
+
+export type Endpoint = 'catalog' | 'manifest' | 'blob' | 'upload' | 'tags' | 'referrers';
+
+export type RouteAccess =
+  | { kind: 'ping' }
+  /** Every entry must be granted; the first is the request's own repository (or the catalog). */
+  | { kind: 'access'; access: Access[]; endpoint: Endpoint }
+  | { kind: 'unknown' };
+
+const MAX_PATH_LENGTH = 2048;
+// Every character a repository name, tag, digest or upload id can contain, after decoding.
+const SEGMENT = /^[A-Za-z0-9._:+=-]+$/;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const UPLOAD_ID = /^[A-Za-z0-9_.=-]+$/;
+
+const UNKNOWN: RouteAccess = { kind: 'unknown' };
+
+export function actionForMethod(method: string): string | null {
+  switch (method.toUpperCase()) {
+    case 'GET':
+    case 'HEAD':
+      return 'pull';
+    case 'POST':
+    case 'PUT':
+    case 'PATCH':
+      return 'push';
+    case 'DELETE':
+      return 'delete';
+    default:
+      return null;
+  }
+}
+
+/**
+ * Everything the request needs granted. Without `searchParams` the query is not looked at, which
+ * misses the extra access of a cross-repository mount: pass it.
+ */
+export function accessForRequest(method: string, pathname: string, searchParams?: URLSearchParams): RouteAccess {
+  const route = primaryAccess(method, pathname);
+  if (route.kind !== 'access' || !searchParams) return route;
+  return { ...route, access: [...route.access, ...mountAccess(method, route.endpoint, searchParams)] };
+}
+
+/** The access beyond the request's own repository (today: the source of a cross-repository mount). */
+export function extraAccessForRequest(method: string, pathname: string, searchParams: URLSearchParams): Access[] {
+  const route = primaryAccess(method, pathname);
+  return route.kind === 'access' ? mountAccess(method, route.endpoint, searchParams) : [];
+}
+
+function primaryAccess(method: string, pathname: string): RouteAccess {
+  const segments = v2Segments(pathname);
+  if (segments === null) return UNKNOWN;
+  const reading = method.toUpperCase() === 'GET' || method.toUpperCase() === 'HEAD';
+
+  if (segments.length === 0 || (segments.length === 1 && segments[0] === '')) return reading ? { kind: 'ping' } : UNKNOWN;
+  if (segments.length === 1 && segments[0] === '_catalog') {
+    return reading ? { kind: 'access', endpoint: 'catalog', access: [{ type: 'registry', name: 'catalog', actions: ['*'] }] } : UNKNOWN;
+  }
+
+  const route = matchRepositoryRoute(segments);
+  if (!route) return UNKNOWN;
+  const action = actionForMethod(method);
+  if (!action) return UNKNOWN;
+  return { kind: 'access', endpoint: route.endpoint, access: [{ type: 'repository', name: route.name, actions: [action] }] };
+}
+
+/**
+ * `POST /v2/B/blobs/uploads/?mount=<digest>&from=A` reads A, so it needs pull on A — otherwise
+ * anyone allowed to push somewhere could copy blobs out of any repository whose digests they know.
+ */
+function mountAccess(method: string, endpoint: Endpoint, searchParams: URLSearchParams): Access[] {
+  if (method.toUpperCase() !== 'POST' || endpoint !== 'upload') return [];
+  const from = searchParams.get('from');
+  if (!searchParams.has('mount') || from === null) return [];
+  // An unparseable `from` makes the registry start a plain upload; nothing is read, nothing to ask.
+  if (!isRepositoryName(from)) return [];
+  return [{ type: 'repository', name: from, actions: ['pull'] }];
+}
+
+/** The decoded segments after `/v2/`, or null when the path is not one we can read unambiguously. */
+function v2Segments(pathname: string): string[] | null {
+  if (pathname.length > MAX_PATH_LENGTH) return null;
+  if (pathname === '/v2') return [];
+  if (!pathname.startsWith('/v2/')) return null;
+  const segments: string[] = [];
+  const raw = pathname.slice('/v2/'.length).split('/');
+  for (let i = 0; i < raw.length; i++) {
+    const decoded = decodeSegment(raw[i]!);
+    if (decoded === null) return null;
+    // A trailing slash is meaningful (`/v2/`, `…/blobs/uploads/`); an empty segment elsewhere is
+    // something the registry's router would clean or redirect, so its reading is not ours to guess.
+    if (decoded === '' && i !== raw.length - 1) return null;
+    if (decoded === '.' || decoded === '..') return null;
+    if (decoded !== '' && !SEGMENT.test(decoded)) return null;
+    segments.push(decoded);
+  }
+  return segments;
+}
+
+/** Percent-decoding of one segment; null for broken escapes and for escapes of `/`, `\`, `%` or non-ASCII. */
+function decodeSegment(segment: string): string | null {
+  if (!segment.includes('%')) return segment;
+  let out = '';
+  for (let i = 0; i < segment.length; i++) {
+    const ch = segment[i]!;
+    if (ch !== '%') {
+      out += ch;
+      continue;
+    }
+    const hex = segment.slice(i + 1, i + 3);
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return null;
+    const code = parseInt(hex, 16);
+    // SEGMENT rejects the rest; these would change the path's structure if decoded.
+    if (code === 0x2f || code === 0x5c || code === 0x25 || code >= 0x80) return null;
+    out += String.fromCharCode(code);
+    i += 2;
+  }
+  return out;
+}
+
+function matchRepositoryRoute(segments: string[]): { name: string; endpoint: Endpoint } | null {
+  const n = segments.length;
+  const last = segments[n - 1]!;
+  const before = segments[n - 2];
+  let nameLength: number;
+  let endpoint: Endpoint;
+
+  if (last === '') {
+    // `…/blobs/uploads/`: start an upload.
+    if (n < 4 || segments[n - 3] !== 'blobs' || before !== 'uploads') return null;
+    nameLength = n - 3;
+    endpoint = 'upload';
+  } else if (before === 'manifests') {
+    if (!TAG.test(last) && !DIGEST.test(last)) return null;
+    nameLength = n - 2;
+    endpoint = 'manifest';
+  } else if (before === 'blobs') {
+    // `…/blobs/uploads` without the slash is the same upload start to the registry's router.
+    if (last !== 'uploads' && !DIGEST.test(last)) return null;
+    nameLength = n - 2;
+    endpoint = last === 'uploads' ? 'upload' : 'blob';
+  } else if (before === 'uploads' && segments[n - 3] === 'blobs') {
+    if (!UPLOAD_ID.test(last)) return null;
+    nameLength = n - 3;
+    endpoint = 'upload';
+  } else if (before === 'tags' && last === 'list') {
+    nameLength = n - 2;
+    endpoint = 'tags';
+  } else if (before === 'referrers') {
+    if (!DIGEST.test(last)) return null;
+    nameLength = n - 2;
+    endpoint = 'referrers';
+  } else {
+    return null;
+  }
+  if (nameLength < 1) return null;
+  const name = segments.slice(0, nameLength).join('/');
+  return isRepositoryName(name) ? { name, endpoint } : null;
+}

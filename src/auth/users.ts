@@ -1,0 +1,343 @@
+/**
+ * The user table: the htpasswd file as last read successfully, kept current while the proxy runs.
+ *
+ * The file is the operator's, edited by hand, by `htpasswd`, by `registry-gate passwd`, or swapped
+ * by a secret mount. A bad edit must not lock everybody out, so a file that cannot be used is
+ * reported and the previous table stays in force.
+ */
+import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../observe/logger.js';
+import { bcryptCost, parseHtpasswd, type SkippedLine } from './htpasswd.js';
+
+/** What the store needs from the verify pool (a fake in tests). */
+export interface PasswordChecker {
+  compare(password: string, hash: string): Promise<boolean>;
+}
+
+export interface UserTableChange {
+  users: number;
+  skipped: SkippedLine[];
+}
+
+export interface UserStoreOptions {
+  logger: Logger;
+  pool: PasswordChecker;
+  onChange?: (change: UserTableChange) => void;
+  /** Editors write in several steps; wait for the file to settle before reading it. */
+  debounceMs?: number;
+  /** Fallback for file systems where fs.watch says nothing (NFS, some container mounts). */
+  pollIntervalMs?: number;
+  /** Use fs.watch besides polling (default true; false leaves polling alone, e.g. to test it). */
+  watch?: boolean;
+  /** How long a verified user+password pair skips bcrypt. */
+  cacheTtlMs?: number;
+  cacheMaxEntries?: number;
+}
+
+/** Cost used for unknown users when the file has no entries: `passwd add`'s default. */
+const DEFAULT_DUMMY_COST = 10;
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * A syntactically valid bcrypt hash that matches nothing known: checking a password against it
+ * costs exactly as much as against a real entry of that cost, so response time does not reveal
+ * whether a user exists.
+ */
+export function makeDummyHash(cost: number): string {
+  let body = '';
+  for (let i = 0; i < 53; i++) body += BCRYPT_ALPHABET[randomInt(64)];
+  return `$2y$${String(cost).padStart(2, '0')}$${body}`;
+}
+
+/** The most common cost in the table (the higher one on a tie, to never be faster than a real check). */
+export function typicalCost(hashes: Iterable<string>): number {
+  const counts = new Map<number, number>();
+  for (const hash of hashes) {
+    const cost = bcryptCost(hash);
+    if (cost !== null) counts.set(cost, (counts.get(cost) ?? 0) + 1);
+  }
+  let best = DEFAULT_DUMMY_COST;
+  let bestCount = 0;
+  for (const [cost, count] of counts) {
+    if (count > bestCount || (count === bestCount && cost > best)) {
+      best = cost;
+      bestCount = count;
+    }
+  }
+  return best;
+}
+
+type FileState = 'unknown' | 'missing' | 'loaded';
+
+export class UserStore {
+  private users = new Map<string, string>();
+  private dummyHash = makeDummyHash(DEFAULT_DUMMY_COST);
+  /** Bumped whenever the table is replaced; a check that straddles a reload is redone. */
+  private generation = 0;
+  private fileState: FileState = 'unknown';
+  private fingerprint: string | null = null;
+  private statSignature: string | null = null;
+
+  private readonly cacheKeySecret = randomBytes(32);
+  private readonly verified = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
+
+  private watcher: FSWatcher | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private debounceTimer: NodeJS.Timeout | null = null;
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+  private closed = false;
+
+  private readonly file: string;
+  private readonly logger: Logger;
+  private readonly pool: PasswordChecker;
+  private readonly onChange: ((change: UserTableChange) => void) | undefined;
+  private readonly debounceMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly useFsWatch: boolean;
+  private readonly cacheTtlMs: number;
+  private readonly cacheMaxEntries: number;
+
+  private constructor(file: string, options: UserStoreOptions) {
+    this.file = path.resolve(file);
+    this.logger = options.logger;
+    this.pool = options.pool;
+    this.onChange = options.onChange;
+    this.debounceMs = options.debounceMs ?? 200;
+    this.pollIntervalMs = options.pollIntervalMs ?? 2000;
+    this.useFsWatch = options.watch ?? true;
+    this.cacheTtlMs = options.cacheTtlMs ?? 60_000;
+    this.cacheMaxEntries = options.cacheMaxEntries ?? 10_000;
+  }
+
+  static async open(file: string, options: UserStoreOptions): Promise<UserStore> {
+    const store = new UserStore(file, options);
+    await store.reload();
+    store.startWatching();
+    return store;
+  }
+
+  get filePath(): string {
+    return this.file;
+  }
+
+  userCount(): number {
+    return this.users.size;
+  }
+
+  /**
+   * Whether `password` is `user`'s. May reject with VerifyBusyError when the pool is saturated.
+   */
+  async verify(user: string, password: string): Promise<boolean> {
+    const key = this.cacheKey(user, password);
+    const expiresAt = this.verified.get(key);
+    if (expiresAt !== undefined) {
+      if (expiresAt > Date.now()) return true;
+      this.verified.delete(key);
+    }
+    // docker pushes several layers at once; identical concurrent logins share one bcrypt run.
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const check = this.check(user, password, key).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, check);
+    return check;
+  }
+
+  /** Re-read the file now (also used by the watcher; safe to call concurrently). */
+  async reload(): Promise<void> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        await this.readFileOnce();
+      } while (this.reloadAgain && !this.closed);
+    })().finally(() => {
+      this.reloading = null;
+    });
+    return this.reloading;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = null;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.verified.clear();
+    await this.reloading;
+  }
+
+  private async check(user: string, password: string, key: string): Promise<boolean> {
+    for (;;) {
+      const generation = this.generation;
+      const hash = this.users.get(user);
+      const ok = await this.pool.compare(password, hash ?? this.dummyHash);
+      if (generation !== this.generation) continue;
+      if (hash === undefined || !ok) return false;
+      this.remember(key);
+      return true;
+    }
+  }
+
+  private remember(key: string): void {
+    if (this.verified.size >= this.cacheMaxEntries) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    this.verified.set(key, Date.now() + this.cacheTtlMs);
+  }
+
+  /** Keyed by an HMAC under a per-process secret, so the cache never holds anything password-derived that can be attacked offline. */
+  private cacheKey(user: string, password: string): string {
+    return createHmac('sha256', this.cacheKeySecret)
+      .update(`${Buffer.byteLength(user)}:${user}`)
+      .update(password)
+      .digest('base64');
+  }
+
+  private async readFileOnce(): Promise<void> {
+    let bytes: Buffer;
+    try {
+      this.statSignature = signatureOf(await stat(this.file));
+      bytes = await readFile(this.file);
+    } catch (err) {
+      this.readFailed(err as NodeJS.ErrnoException);
+      return;
+    }
+    const fingerprint = createHash('sha256').update(bytes).digest('hex');
+    if (fingerprint === this.fingerprint) return;
+
+    const text = decodeText(bytes);
+    if (text === null) {
+      this.keepLastGood('the file is not UTF-8 text');
+      return;
+    }
+    const parsed = parseHtpasswd(text);
+    if (parsed.users.size === 0 && parsed.skipped.length > 0) {
+      this.logSkipped(parsed.skipped);
+      this.keepLastGood('no line in the file is a usable bcrypt entry');
+      return;
+    }
+    this.replaceTable(parsed.users, fingerprint);
+    this.logSkipped(parsed.skipped);
+    this.logger.info({ file: this.file, users: parsed.users.size, skipped: parsed.skipped.length }, 'htpasswd loaded');
+    this.onChange?.({ users: parsed.users.size, skipped: parsed.skipped });
+  }
+
+  private replaceTable(users: Map<string, string>, fingerprint: string | null): void {
+    this.users = users;
+    this.fingerprint = fingerprint;
+    this.fileState = fingerprint === null ? 'missing' : 'loaded';
+    this.generation++;
+    this.verified.clear();
+    this.dummyHash = makeDummyHash(typicalCost(users.values()));
+  }
+
+  private readFailed(err: NodeJS.ErrnoException): void {
+    if (err.code === 'ENOENT') {
+      this.statSignature = 'missing';
+      if (this.fileState === 'unknown') {
+        this.fileState = 'missing';
+        this.logger.warn(
+          { file: this.file },
+          `htpasswd file ${this.file} does not exist, so nobody can log in; ` +
+            `add a user with: registry-gate passwd add USER --file ${this.file}`,
+        );
+        return;
+      }
+      if (this.fileState === 'missing') return;
+      // Deleting the file is far more often an editor's or a deploy's intermediate step than a
+      // wish to lock everyone out; emptying the file is the way to remove all users.
+      this.keepLastGood('the file was removed');
+      return;
+    }
+    this.keepLastGood(`it cannot be read (${err.code ?? err.message})`);
+  }
+
+  private keepLastGood(why: string): void {
+    const consequence =
+      this.fileState === 'loaded'
+        ? `keeping the ${this.users.size} user(s) loaded before`
+        : 'nobody can log in until it is fixed';
+    this.logger.error({ file: this.file, users: this.users.size }, `htpasswd file not used because ${why}; ${consequence}`);
+  }
+
+  private logSkipped(skipped: SkippedLine[]): void {
+    for (const s of skipped) {
+      this.logger.warn({ file: this.file, line: s.line, user: s.user, reason: s.reason }, `htpasswd line ${s.line} skipped: ${s.reason}`);
+    }
+  }
+
+  private startWatching(): void {
+    this.watchDirectory();
+    this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  /**
+   * The directory, not the file: editors and `passwd` replace the file by rename, which leaves a
+   * watch on the old inode silent, and a file that does not exist yet cannot be watched at all.
+   * Every event triggers a (debounced, content-compared) re-read, which also covers secret mounts
+   * that swap a symlinked directory.
+   */
+  private watchDirectory(): void {
+    if (this.closed || this.watcher || !this.useFsWatch) return;
+    try {
+      this.watcher = watch(path.dirname(this.file), { persistent: false }, () => this.scheduleReload());
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = null;
+      });
+    } catch {
+      this.watcher = null;
+    }
+  }
+
+  private async poll(): Promise<void> {
+    if (this.closed) return;
+    this.watchDirectory();
+    let signature: string;
+    try {
+      signature = signatureOf(await stat(this.file));
+    } catch (err) {
+      signature = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
+    }
+    if (signature !== this.statSignature) {
+      this.statSignature = signature;
+      this.scheduleReload();
+    }
+  }
+
+  private scheduleReload(): void {
+    if (this.closed) return;
+    if (this.debounceTimer) clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = null;
+      void this.reload();
+    }, this.debounceMs);
+    this.debounceTimer.unref();
+  }
+}
+
+function signatureOf(s: { ino: number; size: number; mtimeMs: number }): string {
+  return `${s.ino}:${s.size}:${s.mtimeMs}`;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** null for binary content: a half-copied or wrong file must not be half-used. */
+function decodeText(bytes: Buffer): string | null {
+  try {
+    const text = strictUtf8.decode(bytes);
+    return text.includes('\u0000') ? null : text;
+  } catch {
+    return null;
+  }
+}

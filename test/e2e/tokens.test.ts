@@ -1,0 +1,114 @@
+/**
+ * The proxy's own token service against the real registry: what a token allows, and that forged,
+ * expired, foreign-service and foreign-key tokens are refused.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TokenAuthority } from '../../src/auth/token.js';
+import { keyIdOf, loadOrCreateSigningKey } from '../../src/state/signing-key.js';
+import { writeHtpasswd } from '../harness/htpasswd.js';
+import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { get, request } from '../harness/registry-client.js';
+import { startRegistry, type Registry } from '../harness/registry.js';
+import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+
+const ALICE = { user: 'alice', pass: 'correct horse' };
+
+describe('token service', () => {
+  let registry: Registry;
+  let proxy: RunningProxy;
+  let config: ProxyConfigFile;
+  let work: string;
+  let service: string;
+
+  before(async () => {
+    work = await makeTempDir('tokens');
+    const htpasswdFile = path.join(work, 'htpasswd');
+    await writeHtpasswd(htpasswdFile, { alice: ALICE.pass });
+    registry = await startRegistry();
+    config = await proxyConfig({ upstream: registry.url, auth: { mode: 'private', challenge: 'token', htpasswdFile } });
+    proxy = await startProxy(config);
+    service = proxy.host;
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+    if (config) await disposeProxyConfig(config);
+    if (work) await removeTempDir(work);
+  });
+
+  async function tokenFor(scope: string, auth?: { user: string; pass: string }): Promise<{ status: number; token?: string; access?: unknown }> {
+    const res = await get(`${proxy.url}/token?service=${encodeURIComponent(service)}&scope=${encodeURIComponent(scope)}`, { auth });
+    if (res.status !== 200) return { status: res.status };
+    const body = JSON.parse(res.body.toString()) as { token: string; access_token: string; expires_in: number };
+    assert.equal(body.token, body.access_token);
+    const claims = JSON.parse(Buffer.from(body.token.split('.')[1]!, 'base64url').toString()) as { access: unknown };
+    return { status: 200, token: body.token, access: claims.access };
+  }
+
+  const startUpload = (repo: string, bearer: string) => request(`${proxy.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', auth: { bearer } });
+
+  test('/v2/ challenges with a Bearer realm and service derived from the request', async () => {
+    const res = await get(`${proxy.url}/v2/`);
+    assert.equal(res.status, 401);
+    assert.equal(res.headers['www-authenticate'], `Bearer realm="${proxy.url}/token",service="${service}"`);
+    assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAUTHORIZED');
+  });
+
+  test('wrong credentials get 401 at the token endpoint; anonymous gets nothing in private mode', async () => {
+    assert.equal((await tokenFor('repository:a/app:pull', { user: 'alice', pass: 'wrong' })).status, 401);
+    assert.equal((await tokenFor('repository:a/app:pull', { user: 'bob', pass: 'x' })).status, 401);
+    assert.equal((await tokenFor('repository:a/app:pull')).status, 401);
+  });
+
+  test('a token for repository A pushes to A and cannot push to B', async () => {
+    const { token, access } = await tokenFor('repository:team-a/app:pull,push', ALICE);
+    assert.deepEqual(access, [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }]);
+    const own = await startUpload('team-a/app', token!);
+    assert.equal(own.status, 202);
+    assert.match(String(own.headers.location), new RegExp(`^${proxy.url}/v2/team-a/app/blobs/uploads/`));
+
+    const other = await startUpload('team-b/app', token!);
+    assert.equal(other.status, 401);
+    const challenge = String(other.headers['www-authenticate']);
+    assert.match(challenge, /error="insufficient_scope"/);
+    assert.match(challenge, /scope="repository:team-b\/app:push"/);
+  });
+
+  test('forged, expired, other-service and other-key tokens are refused', async () => {
+    const { token } = await tokenFor('repository:team-a/app:pull,push', ALICE);
+    const [header, payload, signature] = token!.split('.');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    claims.access = [{ type: 'repository', name: 'team-b/app', actions: ['pull', 'push'] }];
+    const forged = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
+
+    const key = await loadOrCreateSigningKey(config.stateDir);
+    const access = [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }];
+    const issue = (authority: TokenAuthority, svc = service) => authority.issue({ subject: 'alice', service: svc, access }).token;
+    const expired = issue(new TokenAuthority(key, { ttlSeconds: 60, issuer: 'registry-gate', now: () => Date.now() - 3_600_000 }));
+    const otherService = issue(new TokenAuthority(key, { ttlSeconds: 60, issuer: 'registry-gate' }), 'registry.elsewhere:443');
+    const secret = randomBytes(32);
+    const otherKey = issue(new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 60, issuer: 'registry-gate' }));
+    const sameKeyOtherId = issue(new TokenAuthority({ id: key.id, secret }, { ttlSeconds: 60, issuer: 'registry-gate' }));
+    const genuine = issue(new TokenAuthority(key, { ttlSeconds: 60, issuer: 'registry-gate' }));
+
+    assert.equal((await startUpload('team-a/app', genuine)).status, 202, 'control: a token made with the real key works');
+    for (const [what, bad] of Object.entries({ forged, expired, otherService, otherKey, sameKeyOtherId, garbage: 'not.a.token' })) {
+      const res = await startUpload(what === 'forged' ? 'team-b/app' : 'team-a/app', bad);
+      assert.equal(res.status, 401, what);
+      assert.match(String(res.headers['www-authenticate']), /error="invalid_token"/, what);
+    }
+  });
+
+  test('tokens survive a restart: the signing key is kept in stateDir', async () => {
+    const { token } = await tokenFor('repository:team-a/app:pull', ALICE);
+    await proxy.stop();
+    proxy = await startProxy(config);
+    const res = await get(`${proxy.url}/v2/team-a/app/tags/list`, { auth: { bearer: token! } });
+    assert.notEqual(res.status, 401);
+    assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
+  });
+});
