@@ -10,7 +10,8 @@ import { AuthGate } from './auth/gate.js';
 import { TokenAuthority } from './auth/token.js';
 import { UserStore } from './auth/users.js';
 import { VerifyPool } from './auth/verify-pool.js';
-import { loadOrCreateSigningKey } from './state/signing-key.js';
+import { FileKeyStore } from './state/signing-key.js';
+import { RedisKeyStore } from './state/redis-key-store.js';
 import { createForwarder } from './proxy/forward.js';
 import { sendRegistryError } from './proxy/errors.js';
 import { createTlsRuntime } from './tls/runtime.js';
@@ -33,7 +34,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool }) : null;
   const authority =
     authenticates && config.auth.challenge === 'token'
-      ? new TokenAuthority(await loadOrCreateSigningKey(config.stateDir), { ttlSeconds: config.auth.tokenTtlSeconds, issuer: 'registry-gate' })
+      ? new TokenAuthority(await (config.redis ? new RedisKeyStore(config.redis) : new FileKeyStore(config.stateDir)).load(), {
+          ttlSeconds: config.auth.tokenTtlSeconds,
+          issuer: 'registry-gate',
+        })
       : null;
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   const tls = await createTlsRuntime(config, { logger });
@@ -83,12 +87,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     `listening on ${config.tls.mode === 'off' ? 'http' : 'https'}://${mainAddress.host}:${mainAddress.port}, forwarding /v2/ to ${config.upstream}`,
   );
-  if (users && users.userCount() === 0) {
-    logger.warn(
-      { htpasswdFile: config.auth.htpasswdFile },
-      `no users yet: add one with "npx registry-gate passwd add USER --file ${config.auth.htpasswdFile}" (picked up without a restart)`,
-    );
-  }
 
   return {
     address: mainAddress,

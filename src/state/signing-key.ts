@@ -12,7 +12,7 @@ export interface SigningKey {
   secret: Buffer;
 }
 
-/** Where the key lives; files today, Redis later, same contract: the first writer wins, everyone reads its key. */
+/** Where the key lives (stateDir or Redis), same contract: the first writer wins, everyone reads its key. */
 export interface KeyStore {
   load(): Promise<SigningKey>;
 }

@@ -33,7 +33,9 @@ export function routeByClientHello(
 }
 
 function peek(socket: net.Socket, timeoutMs: number, then: (hello: ClientHello) => void): void {
-  let received: Buffer = Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let needed = 1;
   const timer = setTimeout(() => socket.destroy(), timeoutMs);
   const stop = (): void => {
     clearTimeout(timer);
@@ -46,16 +48,23 @@ function peek(socket: net.Socket, timeoutMs: number, then: (hello: ClientHello) 
     socket.destroy();
   };
   const onData = (chunk: Buffer): void => {
-    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
-    const result = parseClientHello(received);
-    if (result.status === 'incomplete') return;
+    chunks.push(chunk);
+    received += chunk.length;
+    if (received < needed) return;
+    const data = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    chunks.splice(0, chunks.length, data);
+    const result = parseClientHello(data);
+    if (result.status === 'incomplete') {
+      needed = result.needed;
+      return;
+    }
     stop();
     if (result.status === 'invalid') {
       socket.destroy();
       return;
     }
     socket.pause();
-    socket.unshift(received);
+    socket.unshift(data);
     then(result.hello);
   };
   socket.on('data', onData);

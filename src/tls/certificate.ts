@@ -18,10 +18,6 @@ export interface CertificateInfo {
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-export function splitPemChain(pem: string): string[] {
-  return pem.match(PEM_CERTIFICATE) ?? [];
-}
-
 export function inspectCertificate(certPem: string): CertificateInfo {
   const leaf = leafOf(certPem);
   return {
@@ -69,7 +65,7 @@ export function inspectPair(pair: CertificatePair): CertificateInfo {
   return inspectCertificate(pair.certPem);
 }
 
-/** True when `names` (e.g. configured domains) are all covered exactly by the certificate's SANs. */
+/** True when every one of `names` (e.g. the configured domains) is among the certificate's SANs. */
 export function coversNames(info: CertificateInfo, names: string[]): boolean {
   return names.every((name) => info.names.includes(normalizeName(name)));
 }
@@ -81,7 +77,7 @@ export function normalizeName(name: string): string {
 }
 
 function leafOf(certPem: string): X509Certificate {
-  const [first] = splitPemChain(certPem);
+  const [first] = certPem.match(PEM_CERTIFICATE) ?? [];
   if (!first) throw new Error('no PEM certificate found');
   try {
     return new X509Certificate(first);

@@ -1,7 +1,8 @@
 /**
  * Just enough of a TLS ClientHello parser to learn the SNI name and the offered ALPN protocols
  * before the handshake starts (RFC 8446 §4.1.2, RFC 6066 §3, RFC 7301 §3.1). Pure: it is fed
- * every byte received so far and says whether it needs more.
+ * every byte received so far and says how many it needs before another look can make progress,
+ * which keeps the work linear however finely a peer splits its bytes.
  */
 
 export interface ClientHello {
@@ -11,13 +12,16 @@ export interface ClientHello {
 
 export type ClientHelloResult =
   | { status: 'complete'; hello: ClientHello }
-  | { status: 'incomplete' }
+  | { status: 'incomplete'; needed: number }
   | { status: 'invalid'; reason: string };
 
 const RECORD_HEADER = 5;
 const CONTENT_TYPE_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;
-const MAX_RECORD_PAYLOAD = 16384 + 2048;
+// RFC 8446 §5.1: a plaintext record carries at most 2^14 bytes.
+const MAX_RECORD_PAYLOAD = 16384;
+// Real clients send their ClientHello in one or two records; thousands of tiny ones are an attack.
+const MAX_RECORDS = 64;
 const EXT_SERVER_NAME = 0;
 const EXT_ALPN = 16;
 
@@ -29,7 +33,7 @@ class Malformed extends Error {}
 export function parseClientHello(data: Buffer): ClientHelloResult {
   try {
     const message = reassembleHandshake(data);
-    if (message === null) return { status: 'incomplete' };
+    if (typeof message === 'number') return { status: 'incomplete', needed: message };
     return { status: 'complete', hello: parseBody(message) };
   } catch (err) {
     if (err instanceof Malformed) return { status: 'invalid', reason: err.message };
@@ -37,14 +41,21 @@ export function parseClientHello(data: Buffer): ClientHelloResult {
   }
 }
 
-/** The ClientHello may be split over several records; returns its body once all of it is here. */
-function reassembleHandshake(data: Buffer): Buffer | null {
+/**
+ * The ClientHello may be split over several records; returns its body once all of it is here,
+ * else the total byte count worth waiting for.
+ */
+function reassembleHandshake(data: Buffer): Buffer | number {
   const fragments: Buffer[] = [];
   let gathered = 0;
   let expected: number | null = null;
   let offset = 0;
   while (expected === null || gathered < expected + 4) {
-    if (data.length < offset + RECORD_HEADER) return checkPrefix(data, offset);
+    if (fragments.length === MAX_RECORDS) throw new Malformed('ClientHello split over too many records');
+    if (data.length < offset + RECORD_HEADER) {
+      checkPrefix(data, offset);
+      return offset + RECORD_HEADER;
+    }
     if (data[offset] !== CONTENT_TYPE_HANDSHAKE) throw new Malformed('not a TLS handshake record');
     if (data[offset + 1] !== 3) throw new Malformed('unknown TLS record version');
     const length = data.readUInt16BE(offset + 3);
@@ -55,7 +66,7 @@ function reassembleHandshake(data: Buffer): Buffer | null {
     fragments.push(fragment);
     gathered += fragment.length;
     if (expected === null && gathered >= 4) expected = handshakeLength(Buffer.concat(fragments));
-    if (data.length < end) return null;
+    if (data.length < end) return end;
     offset = end;
   }
   return Buffer.concat(fragments).subarray(4, 4 + expected);
@@ -69,12 +80,11 @@ function handshakeLength(head: Buffer): number {
 }
 
 /** Rejects garbage from its first bytes instead of waiting for a full record header. */
-function checkPrefix(data: Buffer, offset: number): null {
+function checkPrefix(data: Buffer, offset: number): void {
   if (data.length > offset && data[offset] !== CONTENT_TYPE_HANDSHAKE) {
     throw new Malformed('not a TLS handshake record');
   }
   if (data.length > offset + 1 && data[offset + 1] !== 3) throw new Malformed('unknown TLS record version');
-  return null;
 }
 
 class Reader {

@@ -34,7 +34,7 @@ export interface TlsRuntime {
   close(): Promise<void>;
 }
 
-/** Knobs for tests and operators in a hurry; the defaults suit production. */
+/** Internal knobs, not part of the config file: tests shorten them; the defaults suit production. */
 export interface TlsTuning {
   /** Delay between failed ACME attempts, doubling from minMs up to maxMs. */
   acmeRetry: Backoff;

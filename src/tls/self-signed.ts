@@ -1,19 +1,22 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
-import type { CertificatePair } from './certificate.js';
+import { normalizeName, type CertificatePair } from './certificate.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
- * A self-signed certificate that clients can also use as their trust anchor. Go (docker,
- * skopeo), OpenSSL and Node only accept a certificate from a CA file as a root when it is marked
- * as a CA, hence basicConstraints CA:true + keyCertSign next to the usual server-auth bits.
+ * A self-signed certificate that clients use as their trust anchor (docker's
+ * certs.d/<host:port>/ca.crt, a CA bundle). It is marked as a CA (basicConstraints CA:true,
+ * keyCertSign) so that it is a proper root to every verifier instead of relying on each one's
+ * leniency toward a trusted leaf; serverAuth and the SANs make it a server certificate at the
+ * same time. Node, OpenSSL and skopeo (Go) accept it: test/e2e/tls-self-signed.test.ts.
  *
  * The key is RSA-2048 from Node's crypto (native, ~0.1 s): node-forge can only sign X.509 with
  * RSA, and its own RSA key generation is far slower.
  */
-export function createSelfSigned(names: string[], validityDays: number, now = new Date()): CertificatePair {
+export function createSelfSigned(requestedNames: string[], validityDays: number, now = new Date()): CertificatePair {
+  const names = requestedNames.map(normalizeName);
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const cert = forge.pki.createCertificate();
@@ -24,10 +27,11 @@ export function createSelfSigned(names: string[], validityDays: number, now = ne
   cert.validity.notAfter = new Date(now.getTime() + validityDays * DAY_MS);
   // A distinct subject per certificate: clients that trust an old and a new one side by side find
   // the issuer by subject name, and with equal names OpenSSL picks the wrong one and fails.
+  // Only PrintableString characters (no "#", "_", "@"): Go refuses to parse anything else.
   const subject = [
     { name: 'commonName', value: names[0] ?? 'registry-gate' },
     { name: 'organizationName', value: 'registry-gate self-signed' },
-    { name: 'organizationalUnitName', value: `created ${now.toISOString()} #${cert.serialNumber.slice(0, 8)}` },
+    { name: 'organizationalUnitName', value: `created ${now.toISOString()} serial ${cert.serialNumber.slice(0, 8)}` },
   ];
   cert.setSubject(subject);
   cert.setIssuer(subject);

@@ -23,6 +23,7 @@ describe('read-public mode with the token flow', () => {
   let registry: Registry;
   let stack: TlsStack;
   let openCatalog: TlsStack;
+  let basic: TlsStack;
   let names: LoopbackName[] = [];
   let image: OciImage;
   let localRef: string;
@@ -30,22 +31,26 @@ describe('read-public mode with the token flow', () => {
 
   before(async () => {
     work = await makeTempDir('clients-read-public');
-    names = [await addLoopbackName(), await addLoopbackName()];
+    names = [await addLoopbackName(), await addLoopbackName(), await addLoopbackName()];
     image = await makeOciImage(path.join(work, 'image'), { layerBytes: 512 * 1024 });
     [dockerd, registry, localRef] = await Promise.all([startDockerd(), startRegistry(), toDockerArchive(image, path.join(work, 'image.tar'), 'local/app:1')]);
     await dockerd.docker(['load', '-i', path.join(work, 'image.tar')]);
     stack = await startTlsStack({ auth: { mode: 'read-public', challenge: 'token', publicCatalog: false }, users: USERS, registry, hostsEntry: names[0] });
     openCatalog = await startTlsStack({ auth: { mode: 'read-public', challenge: 'token', publicCatalog: true }, users: USERS, registry, hostsEntry: names[1] });
+    basic = await startTlsStack({ auth: { mode: 'read-public', challenge: 'basic' }, users: USERS, registry, hostsEntry: names[2] });
     await dockerd.trustCa(stack.host, stack.caPem);
+    await dockerd.trustCa(basic.host, basic.caPem);
     // What anonymous users will pull: pushed by the admin.
     await skopeoCopy(image.ociRef, `docker://${stack.host}/public/seed:1`, { destCreds: ADMIN, certDir: stack.certDir });
   });
 
   after(async () => {
     await dockerd?.untrustCa(stack?.host ?? '').catch(() => {});
+    await dockerd?.untrustCa(basic?.host ?? '').catch(() => {});
     await dockerd?.stop();
     await stack?.stop();
     await openCatalog?.stop();
+    await basic?.stop();
     await registry?.stop();
     for (const n of names) await n.remove();
     if (work) await removeTempDir(work);
@@ -112,5 +117,19 @@ describe('read-public mode with the token flow', () => {
     await writeFile(caFile, openCatalog.caPem);
     const open = await curl(`${openCatalog.url}/v2/_catalog`);
     assert.equal(open.status, '200', open.body);
+  });
+
+  test('with challenge "basic", as documented: skopeo pulls anonymously, docker cannot; logged-in docker pushes', async () => {
+    const pulled = await skopeoCopy(`docker://${basic.host}/public/seed:1`, `oci:${path.join(work, 'basic-pulled')}:x`, { srcCreds: 'anonymous', certDir: basic.certDir });
+    assert.equal(pulled.code, 0, pulled.stderr);
+    const anonymous = await dockerd.docker(['pull', `${basic.host}/public/seed:1`], { allowFail: true });
+    assert.notEqual(anonymous.code, 0);
+    assert.match(anonymous.stderr, /no basic auth credentials/);
+    await dockerd.login(basic.host, 'admin', USERS.admin);
+    const remote = `${basic.host}/public/basic:1`;
+    await dockerd.docker(['tag', localRef, remote]);
+    const push = await dockerd.docker(['push', remote], { allowFail: true });
+    assert.equal(push.code, 0, push.stderr);
+    await dockerd.docker(['logout', basic.host]);
   });
 });

@@ -111,4 +111,17 @@ describe('token service', () => {
     assert.notEqual(res.status, 401);
     assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
   });
+
+  test('a user added to the htpasswd file can log in without a restart; a removed one cannot', async () => {
+    const htpasswdFile = String(config.auth?.htpasswdFile);
+    assert.equal((await tokenFor('repository:team-a/app:pull', { user: 'bob', pass: 'builder' })).status, 401);
+    await writeHtpasswd(htpasswdFile, { bob: 'builder' });
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      status = (await tokenFor('repository:team-a/app:pull', { user: 'bob', pass: 'builder' })).status;
+      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(status, 200, 'bob was not picked up within 5 s');
+    assert.equal((await tokenFor('repository:team-a/app:pull', ALICE)).status, 401, 'alice is gone from the file but still logs in');
+  });
 });

@@ -88,27 +88,21 @@ test('compiled with tsc, the pool runs under plain node (the dist/ layout)', asy
   assert.deepEqual(JSON.parse(result.stdout), { typescript: false, good: true, bad: false });
 });
 
-test('a cost-12 check does not block the event loop (timer drift < 50 ms)', async (t) => {
+// Counted, not timed: bcrypt on the main thread would let no timer fire until it is done,
+// however fast or loaded the machine.
+test('a cost-12 check leaves the event loop running', async (t) => {
   const pool = new VerifyPool({ size: 1 });
   t.after(() => pool.close());
   const hash = await pool.hash('correct horse', 12);
   await pool.compare('warm-up', await pool.hash('x', 4));
 
-  let last = performance.now();
-  let maxGap = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    maxGap = Math.max(maxGap, now - last);
-    last = now;
-  }, 5);
-  const started = performance.now();
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
   const ok = await pool.compare('correct horse', hash);
-  const took = performance.now() - started;
   clearInterval(timer);
 
   assert.equal(ok, true);
-  assert.ok(took > 100, `a cost-12 check should take real time, took ${took.toFixed(0)} ms`);
-  assert.ok(maxGap < 50, `event loop stalled ${maxGap.toFixed(1)} ms during a ${took.toFixed(0)} ms check`);
+  assert.ok(ticks >= 5, `only ${ticks} timer ticks ran during a cost-12 check`);
 });
 
 test('a full queue answers busy immediately instead of queueing without bound', async (t) => {

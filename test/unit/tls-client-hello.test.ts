@@ -30,12 +30,14 @@ async function captureClientHello(options: tls.ConnectionOptions): Promise<Buffe
   }
 }
 
-/** Re-splits one record's handshake bytes over several records of at most `size` bytes each. */
-function refragment(record: Buffer, size: number): Buffer {
+/** Re-splits one record's handshake bytes over records of the given sizes, the last taking the rest. */
+function refragment(record: Buffer, sizes: number[]): Buffer {
   const body = record.subarray(5);
   const records: Buffer[] = [];
-  for (let offset = 0; offset < body.length; offset += size) {
+  for (let offset = 0, i = 0; offset < body.length; i++) {
+    const size = i < sizes.length - 1 ? sizes[i]! : body.length;
     const fragment = body.subarray(offset, offset + size);
+    offset += size;
     const header = Buffer.from([22, 3, 1, 0, 0]);
     header.writeUInt16BE(fragment.length, 3);
     records.push(header, fragment);
@@ -75,17 +77,29 @@ describe('parseClientHello on real ClientHellos', () => {
 
   it('says incomplete for every proper prefix, as when it arrives one byte at a time', () => {
     for (let length = 0; length < acme.length; length++) {
-      assert.deepEqual(parseClientHello(acme.subarray(0, length)), { status: 'incomplete' }, `prefix of ${length} bytes`);
+      const result = parseClientHello(acme.subarray(0, length));
+      assert.equal(result.status, 'incomplete', `prefix of ${length} bytes`);
+      assert.ok(result.status === 'incomplete' && result.needed > length && result.needed <= acme.length);
     }
     assert.equal(parseClientHello(acme).status, 'complete');
   });
 
+  it('asks for the whole record once the record header is in', () => {
+    assert.deepEqual(parseClientHello(acme.subarray(0, 3)), { status: 'incomplete', needed: 5 });
+    assert.deepEqual(parseClientHello(acme.subarray(0, 20)), { status: 'incomplete', needed: acme.length });
+  });
+
   it('reassembles a ClientHello split over several records, even mid-header', () => {
-    for (const size of [1, 3, 100]) {
-      const split = refragment(browserLike, size);
-      assert.deepEqual(parseClientHello(split), parseClientHello(browserLike), `records of ${size} bytes`);
-      assert.deepEqual(parseClientHello(split.subarray(0, split.length - 1)), { status: 'incomplete' });
+    for (const sizes of [[1, 1, 1, 1, 1, 0], [3, 3, 3, 0], [100, 100, 0]]) {
+      const split = refragment(browserLike, sizes);
+      assert.deepEqual(parseClientHello(split), parseClientHello(browserLike), `records of ${sizes.join(', ')} bytes`);
+      assert.equal(parseClientHello(split.subarray(0, split.length - 1)).status, 'incomplete');
     }
+  });
+
+  it('rejects a ClientHello split over more records than any client uses', () => {
+    const split = refragment(browserLike, [...Array<number>(64).fill(1), 0]);
+    assert.deepEqual(parseClientHello(split), { status: 'invalid', reason: 'ClientHello split over too many records' });
   });
 
   it('ignores bytes that follow the ClientHello', () => {
@@ -133,7 +147,7 @@ describe('parseClientHello on garbage', () => {
   });
 
   it('waits on an empty buffer', () => {
-    assert.deepEqual(parseClientHello(Buffer.alloc(0)), { status: 'incomplete' });
+    assert.deepEqual(parseClientHello(Buffer.alloc(0)), { status: 'incomplete', needed: 5 });
   });
 
   it('never throws on random bytes behind a handshake record header', () => {

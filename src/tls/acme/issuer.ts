@@ -34,7 +34,7 @@ export async function orderCertificate(
   );
   const types = acme.challenges.filter((type) => responders[type]);
   for (const [i, type] of types.entries()) {
-    let reachedValidation = false;
+    let reachedChallenge = false;
     try {
       const certPem = await client.auto({
         csr,
@@ -45,9 +45,9 @@ export async function orderCertificate(
         // split-horizon DNS, NAT or a load balancer; the CA's verdict (logged on failure) counts.
         skipChallengeVerification: true,
         challengeCreateFn: async (authz, challenge, keyAuthorization) => {
+          reachedChallenge = true;
           // auto() falls back to another offered type when ours is missing; refuse so the next type gets its own order.
           if (challenge.type !== type) throw new Error(`the CA did not offer ${type} for ${authz.identifier.value}`);
-          reachedValidation = true;
           await respond(type, responders, authz, challenge.token, keyAuthorization);
         },
         challengeRemoveFn: async (authz, challenge) => {
@@ -57,8 +57,9 @@ export async function orderCertificate(
       });
       return { certPem, keyPem: keyPem.toString() };
     } catch (err) {
+      // Failures before any challenge (account, order, network) would only repeat with the next type.
       const next = types[i + 1];
-      if (!next || !reachedValidation) throw err;
+      if (!next || !reachedChallenge) throw err;
       logger.warn({ err: (err as Error).message, challenge: type, next }, 'acme: challenge failed, trying the next challenge type');
     }
   }

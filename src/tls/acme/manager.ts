@@ -139,7 +139,7 @@ export class AcmeManager {
         {
           err: message,
           directoryUrl: acme.directoryUrl,
-          retryInSeconds: Math.round(delay / 1000),
+          retryInSeconds: delay / 1000,
           serving: current?.origin === 'acme' ? `previous certificate, expires ${current.info.notAfter.toISOString()}` : 'temporary self-signed certificate',
         },
         'acme: ordering a certificate failed',

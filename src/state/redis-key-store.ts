@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { keyIdOf, type KeyStore, type SigningKey } from './signing-key.js';
+
+export const REDIS_KEY = 'registry-gate:token-signing-key';
+const SECRET_BYTES = 32;
+
+/**
+ * The signing key shared by replicas that do not share a disk. SET NX makes the first replica's
+ * key the key: every later one (and every restart) reads it back, so tokens issued anywhere are
+ * accepted everywhere. The key has no expiry; deleting it logs every client out once.
+ */
+export class RedisKeyStore implements KeyStore {
+  constructor(private readonly url: string) {}
+
+  async load(): Promise<SigningKey> {
+    const redis = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000, enableOfflineQueue: false });
+    // Without a listener ioredis prints connection errors itself; the failure reaches the caller below.
+    redis.on('error', () => {});
+    try {
+      await redis.connect();
+      await redis.set(REDIS_KEY, randomBytes(SECRET_BYTES).toString('base64'), 'NX');
+      const stored = await redis.get(REDIS_KEY);
+      const secret = stored ? Buffer.from(stored, 'base64') : Buffer.alloc(0);
+      if (secret.length !== SECRET_BYTES) {
+        throw new Error(`Redis key ${REDIS_KEY} does not hold a ${SECRET_BYTES}-byte base64 secret; delete it (replicas then agree on a new one)`);
+      }
+      return { id: keyIdOf(secret), secret };
+    } catch (err) {
+      throw new Error(`cannot load the token signing key from Redis at ${redactedUrl(this.url)}: ${(err as Error).message}`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+}
+
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '****';
+    return parsed.toString();
+  } catch {
+    return 'the configured URL';
+  }
+}

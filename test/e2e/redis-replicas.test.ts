@@ -1,0 +1,62 @@
+/** Replicas that share only Redis accept each other's tokens; a missing Redis stops the start. */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { writeHtpasswd } from '../harness/htpasswd.js';
+import { disposeProxyConfig, proxyConfig, startProxy, runProxyCli, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { freePort } from '../harness/ports.js';
+import { startRedis, type RedisServer } from '../harness/redis.js';
+import { get } from '../harness/registry-client.js';
+import { startRegistry, type Registry } from '../harness/registry.js';
+import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+
+const ALICE = { user: 'alice', pass: 'shared-secret-test' };
+// Behind one load balancer the replicas are one service name.
+const SERVICE = 'registry.test';
+
+let redis: RedisServer;
+let registry: Registry;
+let work: string;
+const configs: ProxyConfigFile[] = [];
+const replicas: RunningProxy[] = [];
+
+before(async () => {
+  work = await makeTempDir('redis-replicas');
+  const htpasswdFile = path.join(work, 'htpasswd');
+  await writeHtpasswd(htpasswdFile, { alice: ALICE.pass });
+  [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
+  for (let i = 0; i < 2; i++) {
+    const config = await proxyConfig({ upstream: registry.url, redis: redis.url, auth: { mode: 'private', htpasswdFile, tokenService: SERVICE } });
+    configs.push(config);
+    replicas.push(await startProxy(config));
+  }
+});
+
+after(async () => {
+  for (const r of replicas) await r.stop();
+  for (const c of configs) await disposeProxyConfig(c);
+  await redis?.stop();
+  await registry?.stop();
+  if (work) await removeTempDir(work);
+});
+
+test('a token issued by one replica is accepted by the other', async () => {
+  const [a, b] = replicas as [RunningProxy, RunningProxy];
+  const res = await get(`${a.url}/token?service=${SERVICE}&scope=repository:shared/app:pull`, { auth: ALICE });
+  assert.equal(res.status, 200);
+  const { token } = JSON.parse(res.body.toString()) as { token: string };
+  const atB = await get(`${b.url}/v2/shared/app/tags/list`, { auth: { bearer: token } });
+  assert.notEqual(atB.status, 401, atB.body.toString());
+  assert.equal(atB.status, 404, 'the registry itself answers: the repository does not exist yet');
+});
+
+test('an unreachable Redis stops the start with a message naming it', async () => {
+  const config = await proxyConfig({ upstream: registry.url, redis: `redis://127.0.0.1:${await freePort()}/0`, auth: { mode: 'private', htpasswdFile: path.join(work, 'htpasswd') } });
+  configs.push(config);
+  const file = path.join(work, 'bad-redis.json');
+  await writeFile(file, JSON.stringify(config));
+  const res = await runProxyCli(['serve', '--config', file], { timeoutMs: 30_000 });
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /token signing key from Redis at redis:\/\/127\.0\.0\.1:\d+\/0/);
+});
