@@ -95,12 +95,13 @@ export async function createTlsRuntime(
         return server;
       }
       const server = https.createServer({ ...SERVER_TLS_OPTIONS }, handler);
-      configure(server);
-      slot.attach(server);
       const alpn = acme?.responders['tls-alpn-01'];
+      // Before configure(): 'connection' listeners the caller adds there must see every socket at accept time.
       if (alpn) {
         routeByClientHello(server, (hello) => (hello.alpn.includes(ACME_TLS_ALPN) ? alpn.server : null), tuning.clientHelloTimeoutMs);
       }
+      configure(server);
+      slot.attach(server);
       return server;
     },
 
