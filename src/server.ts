@@ -68,6 +68,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (config.httpListen !== null) {
     const plain = http.createServer((req, res) => {
       if (tls.answerHttpChallenge(req, res)) return;
+      // Probes often speak plain HTTP; they get the real answers, not a redirect.
+      if (req.url === '/healthz' || req.url === '/readyz') return handler(req, res);
       redirectToHttps(req, res, mainAddress.port);
     });
     configureTimeouts(plain, config);
