@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load.js';
 import { configSchema, type FieldSpec } from '../config/schema.js';
+import { maskUrlPassword } from '../config/mask.js';
 
 /** Prints the effective config (defaults, file and environment merged) with secrets masked. */
 export function runConfigCheck(configFile: string, out: NodeJS.WritableStream): number {
@@ -16,17 +17,6 @@ function mask(value: unknown, spec: FieldSpec): unknown {
     for (const [key, v] of Object.entries(value as Record<string, unknown>)) out[key] = spec.fields[key] ? mask(v, spec.fields[key]) : v;
     return out;
   }
-  if (spec.kind === 'string' && spec.secret && typeof value === 'string') return maskSecret(value);
+  if (spec.kind === 'string' && spec.secret && typeof value === 'string') return maskUrlPassword(value);
   return value;
-}
-
-/** A URL keeps its host (useful when checking a config) and loses its password. */
-function maskSecret(value: string): string {
-  try {
-    const url = new URL(value);
-    if (url.password) url.password = '********';
-    return url.toString();
-  } catch {
-    return '********';
-  }
 }

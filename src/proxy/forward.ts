@@ -32,13 +32,14 @@ class UpstreamTimeout extends Error {
 export function createForwarder(opts: { upstream: string; timeoutSeconds: number; logger: Logger }): Forwarder {
   const target = new URL(opts.upstream);
   const AgentClass = target.protocol === 'https:' ? https.Agent : http.Agent;
-  const agent = new AgentClass({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo' });
+  const agent = new AgentClass({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, scheduling: 'lifo', ...(process.env.RG_HWM ? { highWaterMark: Number(process.env.RG_HWM) } : {}) });
   const timeoutMs = opts.timeoutSeconds * 1000;
   const outcomes = new WeakMap<IncomingMessage, ForwardOutcome>();
 
   const proxy = createProxyServer({ target: opts.upstream, agent, xfwd: false, changeOrigin: false, ws: false });
 
-  proxy.on('proxyReq', (proxyReq) => {
+  proxy.on('proxyReq', (proxyReq, req) => {
+    if (process.env.RG_COALESCE) coalescePerTick(req, proxyReq);
     proxyReq.setTimeout(timeoutMs, () => proxyReq.destroy(new UpstreamTimeout(`no answer from the registry for ${opts.timeoutSeconds}s`)));
   });
 
@@ -47,6 +48,7 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
     if (outcome) outcome.upstreamStatus = proxyRes.statusCode;
     // The registry's Connection header describes our pooled hop, not the client's.
     proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
+    if (process.env.RG_COALESCE_DOWN) coalescePerTick(proxyRes, res as http.ServerResponse);
     // The client would otherwise wait forever for the rest of a body that will never come.
     proxyRes.on('close', () => {
       if (!proxyRes.complete) res.destroy();
@@ -82,4 +84,18 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
       proxy.close();
     },
   };
+}
+
+function coalescePerTick(source: NodeJS.ReadableStream & { prependListener: (e: 'data', l: () => void) => unknown }, sink: { cork(): void; uncork(): void }): void {
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    sink.uncork();
+  };
+  source.prependListener('data', () => {
+    if (corked) return;
+    corked = true;
+    sink.cork();
+    process.nextTick(uncork);
+  });
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { maskUrlPassword } from '../config/mask.js';
 import { keyIdOf, type KeyStore, type SigningKey } from './signing-key.js';
 
 export const REDIS_KEY = 'registry-gate:token-signing-key';
@@ -27,19 +28,9 @@ export class RedisKeyStore implements KeyStore {
       }
       return { id: keyIdOf(secret), secret };
     } catch (err) {
-      throw new Error(`cannot load the token signing key from Redis at ${redactedUrl(this.url)}: ${(err as Error).message}`);
+      throw new Error(`cannot load the token signing key from Redis at ${maskUrlPassword(this.url)}: ${(err as Error).message}`);
     } finally {
       redis.disconnect();
     }
-  }
-}
-
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '****';
-    return parsed.toString();
-  } catch {
-    return 'the configured URL';
   }
 }
