@@ -1,6 +1,10 @@
-/** The optional plain-HTTP listener: everything goes to https with 308, probes get real answers. */
+/**
+ * The listeners as clients meet them: TLS 1.2 at least on the main one; the optional plain-HTTP
+ * one sends everything to https with 308 and gives probes real answers.
+ */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import tls from 'node:tls';
 import { startEchoUpstream, type EchoUpstream } from '../harness/echo-upstream.js';
 import { freePort } from '../harness/ports.js';
 import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
@@ -38,4 +42,31 @@ test('health endpoints answer on httpListen instead of redirecting', async () =>
 test('a hostile Host on httpListen gets 400, not a redirect somewhere else', async () => {
   const res = await request(`${proxy.httpUrl}/v2/`, { headers: { host: 'evil.example/../x' } });
   assert.equal(res.status, 400);
+});
+
+function handshake(port: number, version: tls.SecureVersion): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'registry.test',
+      rejectUnauthorized: false,
+      minVersion: version,
+      maxVersion: version,
+      // Let the client offer old protocols at all; the refusal must come from the proxy.
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
+    socket.once('secureConnect', () => {
+      resolve(`ok ${socket.getProtocol()}`);
+      socket.destroy();
+    });
+    socket.once('error', (err) => resolve(`refused: ${err.message}`));
+  });
+}
+
+test('the main listener speaks TLS 1.2 and 1.3, and refuses 1.1 and 1.0', async () => {
+  assert.equal(await handshake(proxy.port, 'TLSv1.3'), 'ok TLSv1.3');
+  assert.equal(await handshake(proxy.port, 'TLSv1.2'), 'ok TLSv1.2');
+  assert.match(await handshake(proxy.port, 'TLSv1.1'), /^refused: .*alert protocol version/);
+  assert.match(await handshake(proxy.port, 'TLSv1'), /^refused: .*alert protocol version/);
 });
