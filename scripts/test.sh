@@ -4,21 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command → Debian package that provides it
-declare -A packages=(
-  [docker-registry]=docker-registry [skopeo]=skopeo [dockerd]=docker.io [htpasswd]=apache2-utils
-  [pebble]=pebble [pebble-challtestsrv]=pebble [redis-server]=redis-server [nginx]=nginx [wrk]=wrk [openssl]=openssl
-)
-missing=()
-for cmd in "${!packages[@]}"; do
-  PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing Debian packages: ${missing[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(printf '%s\n' "${missing[@]}" | sort -u)
-fi
-export PATH="$PATH:/usr/sbin:/sbin"
+source scripts/debian-deps.sh
+require_commands docker-registry=docker-registry skopeo=skopeo dockerd=docker.io htpasswd=apache2-utils \
+  pebble=pebble pebble-challtestsrv=pebble redis-server=redis-server redis-cli=redis-tools nginx=nginx wrk=wrk openssl=openssl curl=curl
 
 bash scripts/prepare.sh
 npx tsc -p tsconfig.test.json

@@ -4,6 +4,15 @@ import type { LogLevel } from '../config/types.js';
 export type Logger = PinoLogger;
 
 /**
+ * One write(2) per request line, each handed to libuv's thread pool, cost 25–50 µs of CPU per
+ * request under load (bench, 32 connections: 10–15% of the proxy's work); collecting lines into
+ * ~4 KiB writes removes most of that. A line waits at most LOG_FLUSH_MS (the flush also runs
+ * when nothing is pending, so not much more often), and pino flushes what is left at exit.
+ */
+const LOG_BATCH_BYTES = 4096;
+const LOG_FLUSH_MS = 250;
+
+/**
  * JSON lines on stdout. Authorization, cookies and passwords are redacted at the logger so that a
  * careless `log.info({ headers })` anywhere cannot leak a credential.
  */
@@ -25,6 +34,6 @@ export function createLogger(level: LogLevel = 'info', destination?: NodeJS.Writ
         censor: '[redacted]',
       },
     },
-    destination ?? pino.destination({ sync: false }),
+    destination ?? pino.destination({ sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
   );
 }

@@ -7,7 +7,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import { ACME_TLS_ALPN, Http01Responder, TlsAlpn01Responder } from './acme/challenges.js';
 import type { Responders } from './acme/issuer.js';
-import { AcmeManager } from './acme/manager.js';
+import type { AcmeManager } from './acme/manager.js';
 import { routeByClientHello } from './alpn-router.js';
 import { CertificateSlot, SERVER_TLS_OPTIONS } from './slot.js';
 import { filesSource, selfSignedSource, type CertificateSource } from './sources.js';
@@ -78,6 +78,8 @@ export async function createTlsRuntime(
         ...(tls.acme.challenges.includes('tls-alpn-01') ? { 'tls-alpn-01': new TlsAlpn01Responder(logger) } : {}),
       };
       const caPem = tls.acme.caFile ? await readCaFile(tls.acme.caFile) : null;
+      // Loaded only in this mode: acme-client and its HTTP stack add 12–15 MiB to the proxy's resident memory.
+      const { AcmeManager } = await import('./acme/manager.js');
       const manager = new AcmeManager({ acme: tls.acme, caPem, slot, responders, retry: tuning.acmeRetry, logger });
       acme = { manager, responders };
       source = { start: () => manager.start(), close: () => manager.close() };
