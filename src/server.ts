@@ -14,6 +14,7 @@ import { FileKeyStore } from './state/signing-key.js';
 import { RedisKeyStore } from './state/redis-key-store.js';
 import { createForwarder } from './proxy/forward.js';
 import { sendRegistryError } from './proxy/errors.js';
+import { hostName } from './proxy/client-view.js';
 import { createTlsRuntime } from './tls/runtime.js';
 
 export interface RunningServer {
@@ -116,11 +117,11 @@ export function configureTimeouts(server: Server, config: Pick<Config, 'upstream
 }
 
 function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
-  const host = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d+)?$/.exec(req.headers.host ?? '');
+  const name = hostName(req.headers.host ?? '');
   const path = req.url ?? '/';
-  if (!host || !path.startsWith('/')) return sendRegistryError(res, 400, 'BAD_REQUEST', 'missing or malformed Host header');
+  if (name === null || !path.startsWith('/')) return sendRegistryError(res, 400, 'BAD_REQUEST', 'missing or malformed Host header');
   const port = httpsPort === 443 ? '' : `:${httpsPort}`;
-  res.writeHead(308, { location: `https://${host[1]}${port}${path}`, 'content-length': 0 });
+  res.writeHead(308, { location: `https://${name}${port}${path}`, 'content-length': 0 });
   res.end();
 }
 

@@ -15,7 +15,12 @@ export interface ClientView {
   peerTrusted: boolean;
 }
 
-const HOST_PATTERN = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
+const HOST_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
+
+/** The name part of a Host value ("[::1]" of "[::1]:5443"), or null when it cannot be a host. */
+export function hostName(value: string): string | null {
+  return HOST_PATTERN.exec(value)?.[1] ?? null;
+}
 
 export class PeerTrust {
   private readonly list = new BlockList();
@@ -45,12 +50,12 @@ export class PeerTrust {
     const ownScheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
     const ownHost = req.headers.host ?? '';
     if (!this.trusts(peer)) {
-      if (!HOST_PATTERN.test(ownHost)) return null;
+      if (hostName(ownHost) === null) return null;
       return { scheme: ownScheme, host: ownHost, clientIp: peer, forwardedFor: peer, peerTrusted: false };
     }
     const proto = firstValue(req.headers['x-forwarded-proto']);
     const host = firstValue(req.headers['x-forwarded-host']) || ownHost;
-    if (!HOST_PATTERN.test(host)) return null;
+    if (hostName(host) === null) return null;
     const chain = firstValue(req.headers['x-forwarded-for'], false);
     const hops = chain ? chain.split(',').map((s) => s.trim()).filter(Boolean) : [];
     return {

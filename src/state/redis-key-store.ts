@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { maskUrlPassword } from '../config/mask.js';
-import { keyIdOf, type KeyStore, type SigningKey } from './signing-key.js';
+import { keyFromBase64, newSecret, type KeyStore, type SigningKey } from './signing-key.js';
 
 export const REDIS_KEY = 'registry-gate:token-signing-key';
-const SECRET_BYTES = 32;
 
 /**
  * The signing key shared by replicas that do not share a disk. SET NX makes the first replica's
@@ -20,13 +18,13 @@ export class RedisKeyStore implements KeyStore {
     redis.on('error', () => {});
     try {
       await redis.connect();
-      await redis.set(REDIS_KEY, randomBytes(SECRET_BYTES).toString('base64'), 'NX');
-      const stored = await redis.get(REDIS_KEY);
-      const secret = stored ? Buffer.from(stored, 'base64') : Buffer.alloc(0);
-      if (secret.length !== SECRET_BYTES) {
-        throw new Error(`Redis key ${REDIS_KEY} does not hold a ${SECRET_BYTES}-byte base64 secret; delete it (replicas then agree on a new one)`);
+      await redis.set(REDIS_KEY, newSecret().toString('base64'), 'NX');
+      const stored = (await redis.get(REDIS_KEY)) ?? '';
+      try {
+        return keyFromBase64(stored);
+      } catch (err) {
+        throw new Error(`Redis key ${REDIS_KEY} is unusable (${(err as Error).message}); delete it (replicas then agree on a new one)`);
       }
-      return { id: keyIdOf(secret), secret };
     } catch (err) {
       throw new Error(`cannot load the token signing key from Redis at ${maskUrlPassword(this.url)}: ${(err as Error).message}`);
     } finally {

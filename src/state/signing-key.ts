@@ -20,6 +20,17 @@ export interface KeyStore {
 export const SIGNING_KEY_FILE = 'token-signing-key.json';
 const SECRET_BYTES = 32;
 
+export function newSecret(): Buffer {
+  return randomBytes(SECRET_BYTES);
+}
+
+/** The key a stored base64 secret stands for; throws when it is not one. */
+export function keyFromBase64(text: string): SigningKey {
+  const secret = Buffer.from(text, 'base64');
+  if (secret.length !== SECRET_BYTES) throw new Error(`the secret is ${secret.length} bytes, expected ${SECRET_BYTES}`);
+  return { id: keyIdOf(secret), secret };
+}
+
 export function keyIdOf(secret: Buffer): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 16);
 }
@@ -80,7 +91,7 @@ export class FileKeyStore implements KeyStore {
    * cannot overwrite each other's key, and no reader ever sees a half-written file.
    */
   private async create(): Promise<void> {
-    const content = encodeKeyFile(randomBytes(SECRET_BYTES));
+    const content = encodeKeyFile(newSecret());
     const temp = path.join(this.stateDir, `.${SIGNING_KEY_FILE}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     await writeDurably(temp, content);
     try {
@@ -128,7 +139,5 @@ function encodeKeyFile(secret: Buffer): string {
 function decodeKeyFile(text: string): SigningKey {
   const parsed = JSON.parse(text) as Partial<KeyFile>;
   if (parsed.version !== 1 || typeof parsed.secret !== 'string') throw new Error('unexpected content');
-  const secret = Buffer.from(parsed.secret, 'base64');
-  if (secret.length !== SECRET_BYTES) throw new Error(`the secret is ${secret.length} bytes, expected ${SECRET_BYTES}`);
-  return { id: keyIdOf(secret), secret };
+  return keyFromBase64(parsed.secret);
 }
