@@ -19,7 +19,7 @@ import { get } from '../test/harness/registry-client.js';
 import { issueCert, makeTestCa, type TestCa } from '../test/harness/tls-ca.js';
 import { untrackDir } from '../test/harness/cleanup.js';
 import { makeTempDir, removeTempDir } from '../test/harness/tmp.js';
-import { MANIFEST_V2, pushSmallImage } from './lib/image.js';
+import { MANIFEST_V2, pushBenchImage } from './lib/image.js';
 import { startNginx, type Nginx } from './lib/nginx.js';
 import { openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
@@ -65,6 +65,8 @@ interface Setup {
   ca: TestCa;
   nginx: Nginx;
   proxy: BenchProxy;
+  /** The same proxy with the response cache off: what every request costs when it reaches the registry. */
+  uncached: BenchProxy;
   versions: { registry: string; nginx: string };
   image: { headDigest: string };
 }
@@ -83,11 +85,13 @@ async function setUp(): Promise<Setup> {
   const proxyDir = path.join(dir, 'proxy');
   await mkdir(nginxDir, { mode: 0o755 });
   await mkdir(proxyDir);
+  await mkdir(path.join(dir, 'uncached'));
   const nginx = await startNginx({ dir: nginxDir, upstream: registry.host, certFile: leaf.certFile, keyFile: leaf.keyFile, htpasswdFile });
   const proxy = await startBenchProxy({ dir: proxyDir, upstream: registry.url, htpasswdFile, cpuProfDir: env.BENCH_CPU_PROF });
+  const uncached = await startBenchProxy({ dir: path.join(dir, 'uncached'), upstream: registry.url, htpasswdFile, cacheTtlSeconds: 0 });
   const registryVersion = (await run('docker-registry', ['--version'])).stdout.trim().split(' ').pop() ?? '?';
-  const image = await pushSmallImage(registry.url, APP);
-  return { dir, registry, ca, nginx, proxy, versions: { registry: registryVersion, nginx: nginx.version }, image };
+  const image = await pushBenchImage(registry.url, APP);
+  return { dir, registry, ca, nginx, proxy, uncached, versions: { registry: registryVersion, nginx: nginx.version }, image };
 }
 
 /** What docker does before a push or pull: one GET /token with the user's password. */
@@ -160,7 +164,7 @@ async function transferPhase(s: Setup, r: Results): Promise<void> {
 
 interface LoadCase {
   key: string;
-  target: TargetName;
+  target: TargetName | 'uncached';
   kind: 'manifest' | 'blob';
   auth: 'none' | 'basic' | 'bearer';
 }
@@ -170,6 +174,7 @@ const LOAD_CASES: LoadCase[] = (['manifest', 'blob'] as const).flatMap((kind) =>
   { key: `${kind}/nginx`, target: 'nginx', kind, auth: 'basic' },
   { key: `${kind}/proxy-bearer`, target: 'proxy', kind, auth: 'bearer' },
   { key: `${kind}/proxy-basic`, target: 'proxy', kind, auth: 'basic' },
+  { key: `${kind}/uncached-basic`, target: 'uncached', kind, auth: 'basic' },
 ]);
 
 /** One load measurement plus the CPU the front (nginx or the proxy) and the registry spent per request. */
@@ -180,7 +185,7 @@ interface LoadResult extends WrkResult {
 
 async function loadPhase(s: Setup, r: Results): Promise<void> {
   const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
-  const base: Record<TargetName, string> = { direct: s.registry.url, nginx: s.nginx.url, proxy: s.proxy.url };
+  const base: Record<LoadCase['target'], string> = { direct: s.registry.url, nginx: s.nginx.url, proxy: s.proxy.url, uncached: s.uncached.url };
   const g = groups(s);
   const cases = LOAD_CASES.filter((x) => !env.BENCH_LOAD_CASES || env.BENCH_LOAD_CASES.split(',').includes(x.key));
   const run = async (c: LoadCase, bearer: string, seconds: number): Promise<LoadResult> => {
@@ -214,11 +219,12 @@ async function loadPhase(s: Setup, r: Results): Promise<void> {
   }
 }
 
-function groups(s: Setup): Record<TargetName, ProcessGroup> {
+function groups(s: Setup): Record<LoadCase['target'], ProcessGroup> {
   return {
     direct: { pids: () => [s.registry.process.pid] },
     nginx: { pids: () => s.nginx.workerPids() },
     proxy: { pids: () => s.proxy.pids() },
+    uncached: { pids: () => s.uncached.pids() },
   };
 }
 
@@ -320,10 +326,22 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
         const cpu = (k: string): string => `${k.endsWith('/direct') ? '-' : fmt(load(k, (w) => w.frontUs))}/${fmt(load(k, (w) => w.registryUs))}`;
         rows.push([`  CPU µs/request: front/registry`, cpu(`${kind}/direct`), cpu(`${kind}/nginx`), cpu(key), '', '']);
       }
+      const off = `${kind}/uncached-basic`;
+      if (r.load.has(off)) {
+        const p = load(off, (w) => w.rps);
+        rows.push([`${what}, cache off, proxy Basic (req/s)`, fmt(d), fmt(n), fmt(p), ratio(p, d), ratio(p, n)]);
+        rows.push([`  p50/p99 (ms)`, '', '', `${fmt(load(off, (w) => w.p50ms), 2)}/${fmt(load(off, (w) => w.p99ms), 2)}`, '', '']);
+        rows.push([`  CPU µs/request: front/registry`, '', '', `${fmt(load(off, (w) => w.frontUs))}/${fmt(load(off, (w) => w.registryUs))}`, '', '']);
+      }
     }
   }
   out.push('', table(['measurement', 'direct', 'nginx', 'proxy', 'proxy/direct', 'proxy/nginx'], rows));
-  if (PHASES.has('load')) out.push(`(request load: wrk, 1 thread, ${LOAD_CONNECTIONS} connections, ${LOAD_SECONDS} s per run, median of ${LOAD_ROUNDS} runs; direct is plain HTTP without auth)`);
+  if (PHASES.has('load')) {
+    out.push(
+      `(request load: wrk, 1 thread, ${LOAD_CONNECTIONS} connections, ${LOAD_SECONDS} s per run, median of ${LOAD_ROUNDS} runs; direct is plain HTTP without auth;\n` +
+        ` the proxy runs as shipped, response cache on (cache.ttlSeconds 2); "cache off" is a second proxy with cache.ttlSeconds 0, not a target)`,
+    );
+  }
 
   if (PHASES.has('scaling')) {
     const srows = SCALING.flatMap((n) =>
@@ -406,6 +424,7 @@ async function main(): Promise<number> {
     return verdicts.every((v) => v.pass) && logCheck.torn === 0 ? 0 : 1;
   } finally {
     await s.proxy.stop();
+    await s.uncached.stop();
     await s.nginx.stop();
     await s.registry.stop();
     await s.ca.dispose();

@@ -12,6 +12,7 @@ import { prepareUpstreamHeaders } from './proxy/headers.js';
 import { sendRegistryError } from './proxy/errors.js';
 import { userAgentBlocker } from './proxy/user-agents.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
+import type { ResponseCache, UpstreamTap } from './cache/response-cache.js';
 
 export interface PipelineDeps {
   config: Config;
@@ -21,6 +22,8 @@ export interface PipelineDeps {
   /** Null when the proxy issues no tokens (auth "none" or challenge "basic"). */
   authority: TokenAuthority | null;
   forwarder: Forwarder;
+  /** Null when `cache.ttlSeconds` is 0. */
+  cache: ResponseCache | null;
   readiness: () => Promise<string[]>;
 }
 
@@ -40,10 +43,10 @@ interface Exchange {
 
 /**
  * The path of every request on the main listener, top to bottom:
- * accept → (health | token) → block old clients → identify + authorize → forward → log.
+ * accept → (health | token) → block old clients → identify + authorize → (cache) → forward → log.
  */
 export function createPipeline(deps: PipelineDeps): RequestListener {
-  const { config, logger, gate, forwarder } = deps;
+  const { config, logger, gate, forwarder, cache } = deps;
   const trust = new PeerTrust(config.trustedProxies);
   const isBlocked = userAgentBlocker(config.blockUserAgents);
   const issuesTokens = deps.authority !== null;
@@ -104,8 +107,17 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       if (verdict.retryAfterSeconds) headers['retry-after'] = String(verdict.retryAfterSeconds);
       return sendRegistryError(res, verdict.status, verdict.code, verdict.message, headers);
     }
+    let tap: UpstreamTap | undefined;
+    const plan = cache?.plan(req.method ?? 'GET', pathname, req.headers);
+    if (cache && plan?.kind === 'read') {
+      tap = (await cache.serve(plan, res)) ?? undefined;
+      x.outcome.cache = tap ? 'miss' : 'hit';
+      if (!tap) return;
+    } else if (cache && plan?.kind === 'write') {
+      tap = cache.invalidateAround(plan.repository, res);
+    }
     prepareUpstreamHeaders(req.headers, x.view);
-    forwarder.forward(req, res, x.outcome);
+    forwarder.forward(req, res, x.outcome, tap);
   };
 
   const answerToken = async (x: Exchange & { view: ClientView }): Promise<void> => {
@@ -159,6 +171,7 @@ function logExchange(logger: Logger, x: Exchange): void {
       client: x.view?.clientIp,
       upstreamStatus: x.outcome.upstreamStatus,
       upstreamFailure: x.outcome.failure,
+      cache: x.outcome.cache,
     },
     'request',
   );

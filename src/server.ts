@@ -12,7 +12,9 @@ import { UserStore } from './auth/users.js';
 import { VerifyPool } from './auth/verify-pool.js';
 import { FileKeyStore } from './state/signing-key.js';
 import { RedisKeyStore } from './state/redis-key-store.js';
+import { RedisInvalidations } from './state/redis-invalidations.js';
 import { createForwarder } from './proxy/forward.js';
+import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './proxy/errors.js';
 import { hostName } from './proxy/client-view.js';
 import { createTlsRuntime } from './tls/runtime.js';
@@ -41,6 +43,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         })
       : null;
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
+  let fanout: RedisInvalidations | null = null;
+  const cache = config.cache.ttlSeconds > 0 ? new ResponseCache({ ...config.cache, onWrite: (repository) => fanout?.publish(repository) }) : null;
+  if (cache && config.redis) fanout = await RedisInvalidations.open(config.redis, (repository) => cache.writtenElsewhere(repository), logger);
   const tls = await createTlsRuntime(config, { logger });
   await tls.start();
   const probeUpstream = upstreamProbe(config.upstream);
@@ -52,6 +57,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     users,
     authority,
     forwarder,
+    cache,
     readiness: async () => {
       const reasons: string[] = [];
       const upstream = await probeUpstream();
@@ -96,6 +102,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     async close() {
       await Promise.all(servers.map((s) => drain(s)));
       forwarder.close();
+      fanout?.close();
       await tls.close();
       users?.close();
       await pool?.close();

@@ -29,7 +29,7 @@ export interface BenchProxy {
  * info. Its stdout goes to a file, not through the bench process, so that parsing a million log
  * lines does not steal CPU from what is measured.
  */
-export async function startBenchProxy(o: { dir: string; upstream: string; htpasswdFile: string; cpuProfDir?: string }): Promise<BenchProxy> {
+export async function startBenchProxy(o: { dir: string; upstream: string; htpasswdFile: string; cpuProfDir?: string; cacheTtlSeconds?: number }): Promise<BenchProxy> {
   const port = await freePort();
   const config: ProxyConfigFile = {
     listen: `127.0.0.1:${port}`,
@@ -38,6 +38,7 @@ export async function startBenchProxy(o: { dir: string; upstream: string; htpass
     tls: { mode: 'self-signed', names: ['127.0.0.1', 'localhost'] },
     auth: { mode: 'private', challenge: 'token', htpasswdFile: o.htpasswdFile, tokenTtlSeconds: 900 },
     log: { level: 'info' },
+    ...(o.cacheTtlSeconds === undefined ? {} : { cache: { ttlSeconds: o.cacheTtlSeconds } }),
   };
   const configFile = path.join(o.dir, 'proxy.config.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));

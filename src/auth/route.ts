@@ -129,7 +129,13 @@ function decodeSegment(segment: string): string | null {
   return out;
 }
 
-function matchRepositoryRoute(segments: string[]): { name: string; endpoint: Endpoint } | null {
+/** The repository, endpoint and last path segment (tag, digest, upload id …) of a /v2/ path; null for anything else. */
+export function repositoryTarget(pathname: string): { name: string; endpoint: Endpoint; reference: string } | null {
+  const segments = v2Segments(pathname);
+  return segments && segments.length > 1 ? matchRepositoryRoute(segments) : null;
+}
+
+function matchRepositoryRoute(segments: string[]): { name: string; endpoint: Endpoint; reference: string } | null {
   const n = segments.length;
   const last = segments[n - 1]!;
   const before = segments[n - 2];
@@ -166,5 +172,5 @@ function matchRepositoryRoute(segments: string[]): { name: string; endpoint: End
   }
   if (nameLength < 1) return null;
   const name = segments.slice(0, nameLength).join('/');
-  return isRepositoryName(name) ? { name, endpoint } : null;
+  return isRepositoryName(name) ? { name, endpoint, reference: last } : null;
 }

@@ -60,6 +60,13 @@ export const configSchema: Record<string, FieldSpec> = {
   stateDir: str(),
   blockUserAgents: { kind: 'list', item: 'string' },
   upstreamTimeoutSeconds: { kind: 'number', min: 1, max: 86400 },
+  cache: {
+    kind: 'section',
+    fields: {
+      ttlSeconds: { kind: 'number', min: 0, max: 300 },
+      maxMegabytes: { kind: 'number', integer: true, min: 1, max: 4096 },
+    },
+  },
   redis: { kind: 'string', nullable: true, secret: true },
   log: {
     kind: 'section',

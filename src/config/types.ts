@@ -42,6 +42,12 @@ export interface AuthConfig {
   tokenService: string | null;
 }
 
+export interface CacheConfig {
+  /** How long manifests and blob HEADs are answered from memory; 0 turns the cache off. */
+  ttlSeconds: number;
+  maxMegabytes: number;
+}
+
 export interface Config {
   listen: string;
   httpListen: string | null;
@@ -52,6 +58,7 @@ export interface Config {
   stateDir: string;
   blockUserAgents: string[];
   upstreamTimeoutSeconds: number;
+  cache: CacheConfig;
   redis: string | null;
   log: { level: LogLevel };
 }

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { createProxyServer } from 'http-proxy-3';
+import type { UpstreamTap } from '../cache/response-cache.js';
 import type { Logger } from '../observe/logger.js';
 import { sendRegistryError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER } from './headers.js';
@@ -10,11 +11,13 @@ export interface ForwardOutcome {
   upstreamStatus?: number;
   /** Why the proxy answered instead: refused, timeout, reset … */
   failure?: string;
+  /** "hit": answered from the response cache; "miss": forwarded to fill it. */
+  cache?: 'hit' | 'miss';
 }
 
 export interface Forwarder {
-  /** Streams the exchange to the registry and back. Headers must already be prepared. */
-  forward(req: IncomingMessage, res: ServerResponse, outcome: ForwardOutcome): void;
+  /** Streams the exchange to the registry and back. Headers must already be prepared; `tap` sees the registry's answer. */
+  forward(req: IncomingMessage, res: ServerResponse, outcome: ForwardOutcome, tap?: UpstreamTap): void;
   close(): void;
 }
 
@@ -45,6 +48,7 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
   const agent = new AgentClass(agentOptions);
   const timeoutMs = opts.timeoutSeconds * 1000;
   const outcomes = new WeakMap<IncomingMessage, ForwardOutcome>();
+  const taps = new WeakMap<IncomingMessage, UpstreamTap>();
 
   // A URL object, not the string: http-proxy-3 would otherwise parse the target again on every request.
   const proxy = createProxyServer({ target, agent, xfwd: false, changeOrigin: false, ws: false });
@@ -63,6 +67,7 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
     proxyRes.on('close', () => {
       if (!proxyRes.complete) res.destroy();
     });
+    taps.get(req)?.(proxyRes);
   });
 
   proxy.on('error', (err, req, res) => {
@@ -83,8 +88,9 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
   });
 
   return {
-    forward(req, res, outcome) {
+    forward(req, res, outcome, tap) {
       outcomes.set(req, outcome);
+      if (tap) taps.set(req, tap);
       // Set before the upstream answers so the registry's own value, when it sends one, wins.
       res.setHeader(API_VERSION_HEADER, API_VERSION);
       proxy.web(req, res);

@@ -1,13 +1,18 @@
-/** Replicas that share only Redis accept each other's tokens; a missing Redis stops the start. */
+/**
+ * Replicas that share only Redis accept each other's tokens and see each other's pushes at once
+ * (cache invalidations); a missing Redis stops the start.
+ */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeHtpasswd } from '../harness/htpasswd.js';
 import { disposeProxyConfig, proxyConfig, startProxy, runProxyCli, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
 import { freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
-import { get } from '../harness/registry-client.js';
+import { get, request } from '../harness/registry-client.js';
+import { MANIFEST_V2, pushSmallImage } from '../harness/small-image.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
@@ -27,7 +32,8 @@ before(async () => {
   await writeHtpasswd(htpasswdFile, { alice: ALICE.pass });
   [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
   for (let i = 0; i < 2; i++) {
-    const config = await proxyConfig({ upstream: registry.url, redis: redis.url, auth: { mode: 'private', htpasswdFile, tokenService: SERVICE } });
+    // A TTL far longer than the test: only the invalidation through Redis can make B see A's push.
+    const config = await proxyConfig({ upstream: registry.url, redis: redis.url, auth: { mode: 'private', htpasswdFile, tokenService: SERVICE }, cache: { ttlSeconds: 300 } });
     configs.push(config);
     replicas.push(await startProxy(config));
   }
@@ -49,6 +55,21 @@ test('a token issued by one replica is accepted by the other', async () => {
   const atB = await get(`${b.url}/v2/shared/app/tags/list`, { auth: { bearer: token } });
   assert.notEqual(atB.status, 401, atB.body.toString());
   assert.equal(atB.status, 404, 'the registry itself answers: the repository does not exist yet');
+});
+
+test('a tag moved through one replica is seen through the other within moments, not after the TTL', async () => {
+  const [a, b] = replicas as [RunningProxy, RunningProxy];
+  const digestAt = async (base: string): Promise<unknown> =>
+    (await request(`${base}/v2/shared/moving/manifests/latest`, { headers: { accept: MANIFEST_V2 }, auth: ALICE })).headers['docker-content-digest'];
+  const first = await pushSmallImage(a.url, 'shared/moving', 'latest', { auth: ALICE });
+  assert.equal(await digestAt(b.url), first.digest);
+  assert.equal(await digestAt(b.url), first.digest, 'B answers from its cache now');
+  const second = await pushSmallImage(a.url, 'shared/moving', 'latest', { auth: ALICE });
+  // The message travels A → Redis → B beside the 201 travelling A → client → B; allow it a moment.
+  const deadline = Date.now() + 2000;
+  while ((await digestAt(b.url)) !== second.digest && Date.now() < deadline) await sleep(20);
+  assert.equal(await digestAt(b.url), second.digest);
+  assert.equal(await digestAt(a.url), second.digest);
 });
 
 test('an unreachable Redis stops the start with a message naming it', async () => {

@@ -40,6 +40,7 @@ test('an empty object gets the defaults, with paths resolved against the config 
   assert.equal(config.auth.htpasswdFile, join(dir, 'auth/htpasswd'));
   assert.equal(config.tls.acme.storageDir, join(dir, 'data/acme'));
   assert.equal(config.upstreamTimeoutSeconds, 900);
+  assert.deepEqual(config.cache, { ttlSeconds: 2, maxMegabytes: 16 });
 });
 
 test('unknown keys are named, with the keys that exist', () => {
@@ -56,6 +57,9 @@ test('wrong types and values name the key and what was expected', () => {
   assert.match(text, /auth\.mode: must be one of "private", "read-public", "none", got "public"/);
   assert.match(text, /auth\.tokenTtlSeconds: must be between 10 and 86400, got 5/);
   assert.match(text, /upstreamTimeoutSeconds: expected a number, got "900"/);
+  const cache = problemsOf(configFile({ cache: { ttlSeconds: -1, maxMegabytes: 0.5 } })).join('\n');
+  assert.match(cache, /cache\.ttlSeconds: must be between 0 and 300, got -1/);
+  assert.match(cache, /cache\.maxMegabytes: .*whole number|cache\.maxMegabytes: .*integer/);
 });
 
 test('impossible combinations are rejected after merging', () => {
@@ -83,15 +87,17 @@ test('REGGATE_* variables override the file, typed by the key', () => {
     REGGATE_UPSTREAMTIMEOUTSECONDS: '60',
     REGGATE_HTTPLISTEN: 'null',
     REGGATE_TLS_ACME_EAB: '{"kid":"k","hmacKey":"h"}',
+    REGGATE_CACHE_TTLSECONDS: '0',
     PATH: '/bin',
   });
+  assert.equal(config.cache.ttlSeconds, 0);
   assert.equal(config.auth.mode, 'private');
   assert.equal(config.upstream, 'http://registry:5000');
   assert.deepEqual(config.tls.acme.domains, ['a.example.com', 'b.example.com']);
   assert.equal(config.auth.publicCatalog, true);
   assert.equal(config.upstreamTimeoutSeconds, 60);
   assert.deepEqual(config.tls.acme.eab, { kid: 'k', hmacKey: 'h' });
-  assert.equal(envApplied.length, 7);
+  assert.equal(envApplied.length, 8);
 });
 
 test('a REGGATE_* variable that names no key, or has the wrong type, is rejected', () => {
