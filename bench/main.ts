@@ -21,7 +21,7 @@ import { untrackDir } from '../test/harness/cleanup.js';
 import { makeTempDir, removeTempDir } from '../test/harness/tmp.js';
 import { MANIFEST_V2, pushBenchImage } from './lib/image.js';
 import { startNginx, type Nginx } from './lib/nginx.js';
-import { openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
+import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { fmt, median, ratio, table, verdictLines, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, GiB, MiB, upload, type Blob, type Endpoint } from './lib/transfer.js';
@@ -264,16 +264,16 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
   const measure = async <T>(t: TargetName, job: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: CpuSplit; peakMiB: number }> => {
     const front = openWindow(g[t]);
     const registry = openWindow(g.direct);
-    const client = process.cpuUsage();
+    const client = clientCpuSeconds();
     const started = performance.now();
     const value = await job();
     const seconds = (performance.now() - started) / 1000;
-    const used = process.cpuUsage(client);
+    const clientSeconds = clientCpuSeconds() - client;
     const perGiB = BIG_BYTES / GiB;
     return {
       value,
       seconds,
-      cpu: { client: (used.user + used.system) / 1e6 / perGiB, front: t === 'direct' ? 0 : front.cpuSeconds() / perGiB, registry: registry.cpuSeconds() / perGiB },
+      cpu: { client: clientSeconds / perGiB, front: t === 'direct' ? 0 : front.cpuSeconds() / perGiB, registry: registry.cpuSeconds() / perGiB },
       peakMiB: front.peak().sumMiB,
     };
   };
@@ -357,7 +357,7 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     const cpu = (c: CpuSplit, t: TargetName): string => `${fmt(c.client, 2)} / ${t === 'direct' ? '-' : fmt(c.front, 2)} / ${fmt(c.registry, 2)}`;
     const brows = r.big.map((b) => [b.target, fmt(b.upMBps), fmt(b.downMBps), cpu(b.up, b.target), cpu(b.down, b.target), fmt(b.peakMiB)]);
     out.push('', table([`${BIG_BYTES / GiB} GiB blob`, 'up MB/s', 'down MB/s', 'CPU s/GiB up: client/front/registry', 'CPU s/GiB down', 'peak RSS MiB during upload'], brows));
-    out.push('(front = the nginx worker or the proxy; client = the bench process: TLS, sha256, test data; RSS as above)');
+    out.push('(front = the nginx worker or the proxy; client = the bench process and its curl/openssl: TLS, sha256, test data; RSS as above)');
   }
 
   const verdicts: Verdict[] = [];

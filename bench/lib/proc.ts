@@ -21,6 +21,16 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
 }
 
+/**
+ * CPU seconds of this process plus its reaped children (cutime + cstime, fields 16 and 17): the
+ * bench's own client work, including the curl and openssl it runs for downloads.
+ */
+export function clientCpuSeconds(): number {
+  const f = statFields(process.pid);
+  if (!f) return 0;
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS_PER_SECOND;
+}
+
 export function childPids(parent: number): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {

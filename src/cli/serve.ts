@@ -1,4 +1,4 @@
-import './gc-tuning.js';
+import './runtime-tuning.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observe/logger.js';
 import { startServer } from '../server.js';
