@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { authHeader, deterministicStream, pushBlobChunked, type ClientAuth } from '../../test/harness/registry-client.js';
+import { makeTempDir } from '../../test/harness/tmp.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -79,10 +78,8 @@ function fileFor(kind: string, content: string): Promise<string> {
   const key = `${kind}\n${content}`;
   let made = files.get(key);
   if (!made) {
-    scratchDir ??= mkdtemp(path.join(os.tmpdir(), 'bench-curl-')).then((dir) => {
-      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-      return dir;
-    });
+    // Removed at exit by the harness's cleanup, like every test temp dir.
+    scratchDir ??= makeTempDir('bench-curl');
     made = scratchDir.then(async (dir) => {
       const file = path.join(dir, `${kind}-${files.size}`);
       await writeFile(file, content, { mode: 0o600 });

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { HOP_BY_HOP } from '../proxy/headers.js';
 import { cachePlan, type CachePlan } from './plan.js';
 import { ResponseStore, type CachedAnswer } from './store.js';
 
@@ -11,7 +12,7 @@ export type UpstreamTap = (upstream: IncomingMessage) => void;
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** Never replayed: they describe one connection or one moment, not the answer. */
-const NOT_REPLAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'date', 'age']);
+const NOT_REPLAYED = new Set([...HOP_BY_HOP, 'transfer-encoding', 'date', 'age']);
 
 /**
  * Short-lived answers for manifests and blob HEADs, so that a fleet pulling the same tag (a

@@ -14,14 +14,15 @@ export const API_VERSION = 'registry/2.0';
  */
 const ALWAYS_DROPPED = ['authorization', 'proxy-authorization', 'expect', 'forwarded', 'x-real-ip', 'x-forwarded-port', 'x-forwarded-prefix'];
 const REPLACED = ['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for'];
-/** Hop-by-hop (RFC 9110 §7.6.1): a client's `Connection: close` must not close our pooled upstream connections. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+/** Hop-by-hop (RFC 9110 §7.6.1): they describe one connection, never the message. */
+export const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
 
 /** Rewrites the inbound headers in place, before http-proxy copies them to the upstream request. */
 export function prepareUpstreamHeaders(headers: IncomingHttpHeaders, view: ClientView): void {
   for (const name of listedInConnection(headers.connection)) {
     if (name !== 'transfer-encoding' && name !== 'content-length') delete headers[name];
   }
+  // A client's `Connection: close` must not close our pooled upstream connection.
   for (const name of HOP_BY_HOP) delete headers[name];
   for (const name of ALWAYS_DROPPED) delete headers[name];
   for (const name of REPLACED) delete headers[name];

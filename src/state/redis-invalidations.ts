@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { isRepositoryName } from '../auth/scope.js';
 import { maskUrlPassword } from '../config/mask.js';
 import type { Logger } from '../observe/logger.js';
+import { redisClient } from './redis-client.js';
 
 export const INVALIDATION_CHANNEL = 'registry-gate:cache-invalidate';
 
@@ -24,7 +25,7 @@ export class RedisInvalidations {
   static async open(url: string, onRemoteWrite: (repository: string) => void, logger: Logger): Promise<RedisInvalidations> {
     const where = maskUrlPassword(url);
     const connect = (role: string): Redis => {
-      const redis = new Redis(url, { lazyConnect: true, connectTimeout: 5000, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+      const redis = redisClient(url, 1);
       // ioredis reconnects by itself and raises an error on every attempt: say it once per outage.
       let down = false;
       redis.on('error', (err: Error) => {

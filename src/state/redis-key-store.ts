@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
 import { maskUrlPassword } from '../config/mask.js';
+import { redisClient } from './redis-client.js';
 import { keyFromBase64, newSecret, type KeyStore, type SigningKey } from './signing-key.js';
 
 export const REDIS_KEY = 'registry-gate:token-signing-key';
@@ -13,7 +13,7 @@ export class RedisKeyStore implements KeyStore {
   constructor(private readonly url: string) {}
 
   async load(): Promise<SigningKey> {
-    const redis = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000, enableOfflineQueue: false });
+    const redis = redisClient(this.url, 2);
     // Without a listener ioredis prints connection errors itself; the failure reaches the caller below.
     redis.on('error', () => {});
     try {
