@@ -3,6 +3,7 @@ import https from 'node:https';
 import { createProxyServer } from 'http-proxy-3';
 import type { UpstreamTap } from '../cache/response-cache.js';
 import type { Logger } from '../observe/logger.js';
+import { createBlobRelay } from './blob-relay.js';
 import { sendRegistryError } from './errors.js';
 import { API_VERSION, API_VERSION_HEADER } from './headers.js';
 
@@ -22,6 +23,8 @@ export interface Forwarder {
 }
 
 const UPSTREAM_BUFFER_BYTES = 128 * 1024;
+/** GET /v2/<name>/blobs/<digest>: what the blob relay takes (the general path serves it just as well, only slower). */
+const BLOB_FETCH = /^\/v2\/[^?]+\/blobs\/[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]+(?:\?|$)/;
 
 class UpstreamTimeout extends Error {
   readonly code = 'UPSTREAM_TIMEOUT';
@@ -70,11 +73,8 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
     taps.get(req)?.(proxyRes);
   });
 
-  proxy.on('error', (err, req, res) => {
-    const outcome = outcomes.get(req as IncomingMessage);
-    const code = (err as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+  const answerFailure = (res: ServerResponse, outcome: ForwardOutcome | undefined, code: string, message: string): void => {
     if (outcome) outcome.failure = code;
-    if (!(res instanceof http.ServerResponse)) return;
     if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
@@ -84,8 +84,17 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
     } else {
       sendRegistryError(res, 502, 'UNAVAILABLE', `the registry at ${target.host} cannot be reached (${code})`);
     }
-    opts.logger.warn({ err: { code, message: err.message }, upstream: target.host }, 'upstream request failed');
+    opts.logger.warn({ err: { code, message }, upstream: target.host }, 'upstream request failed');
+  };
+
+  proxy.on('error', (err, req, res) => {
+    const outcome = outcomes.get(req as IncomingMessage);
+    const code = (err as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+    if (res instanceof http.ServerResponse) answerFailure(res, outcome, code, err.message);
+    else if (outcome) outcome.failure = code;
   });
+
+  const relay = createBlobRelay(target, timeoutMs);
 
   return {
     forward(req, res, outcome, tap) {
@@ -93,9 +102,16 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
       if (tap) taps.set(req, tap);
       // Set before the upstream answers so the registry's own value, when it sends one, wins.
       res.setHeader(API_VERSION_HEADER, API_VERSION);
+      if (relay && !tap && req.method === 'GET' && BLOB_FETCH.test(req.url ?? '')) {
+        const general = (): void => void proxy.web(req, res);
+        const failed = (code: string): void =>
+          answerFailure(res, outcome, code, code === 'UPSTREAM_TIMEOUT' ? `no answer from the registry for ${opts.timeoutSeconds}s` : 'the connection to the registry failed');
+        return relay.relay(req, res, outcome, general, failed);
+      }
       proxy.web(req, res);
     },
     close() {
+      relay?.close();
       agent.destroy();
       proxy.close();
     },

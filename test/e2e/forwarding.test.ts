@@ -137,22 +137,40 @@ describe('forwarding to the registry', () => {
     assert.equal(seen.headers.range, 'bytes=100-1123');
   });
 
-  test('connections to the registry are kept alive and reused', async () => {
-    const before = upstream.totalSockets();
-    for (let i = 0; i < 5; i++) assert.equal((await request(`${proxy.url}/v2/`)).status, 200);
-    assert.ok(upstream.totalSockets() - before <= 1, `opened ${upstream.totalSockets() - before} upstream connections for 5 sequential requests`);
+  test('connections to the registry are kept alive and reused, for blob downloads too', async () => {
+    for (const path of ['/v2/', `/v2/app/blobs/sha256:${'e'.repeat(64)}`]) {
+      const before = upstream.totalSockets();
+      for (let i = 0; i < 5; i++) assert.equal((await request(`${proxy.url}${path}`)).status, 200);
+      assert.ok(upstream.totalSockets() - before <= 1, `${path}: opened ${upstream.totalSockets() - before} upstream connections for 5 sequential requests`);
+    }
+  });
+
+  test('a blob answer in a framing the fast path does not take (chunked) still arrives whole', async () => {
+    const path = `/v2/app/blobs/sha256:${'f'.repeat(64)}`;
+    const body = Buffer.alloc(300 * 1024, 5);
+    upstream.setHandler((r) => (r.url === path ? { chunked: true, body, headers: { 'docker-content-digest': 'sha256:x' } } : undefined));
+    try {
+      const res = await request(`${proxy.url}${path}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['docker-content-digest'], 'sha256:x');
+      assert.deepEqual(res.body, body);
+    } finally {
+      upstream.setHandler(null);
+    }
   });
 
   test('a registry that refuses connections gives 502 with a registry error, within a second', async () => {
     const deadConfig = await proxyConfig({ upstream: `http://127.0.0.1:${await freePort()}` });
     const dead = await startProxy(deadConfig);
     try {
-      const started = Date.now();
-      const res = await request(`${dead.url}/v2/app/tags/list`);
-      assert.ok(Date.now() - started < 1000);
-      assert.equal(res.status, 502);
-      assert.equal(apiVersionOf(res), 'registry/2.0');
-      assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAVAILABLE');
+      for (const path of ['/v2/app/tags/list', `/v2/app/blobs/sha256:${'1'.repeat(64)}`]) {
+        const started = Date.now();
+        const res = await request(`${dead.url}${path}`);
+        assert.ok(Date.now() - started < 1000, path);
+        assert.equal(res.status, 502, path);
+        assert.equal(apiVersionOf(res), 'registry/2.0');
+        assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAVAILABLE');
+      }
     } finally {
       await dead.stop();
       await disposeProxyConfig(deadConfig);
@@ -160,14 +178,16 @@ describe('forwarding to the registry', () => {
   });
 
   test('a registry that stays silent gives 504 after upstreamTimeoutSeconds', async () => {
-    upstream.enqueue({ neverAnswer: true });
-    const started = Date.now();
-    const res = await request(`${hurried.url}/v2/app/manifests/slow`);
-    const took = Date.now() - started;
-    assert.equal(res.status, 504);
-    assert.ok(took >= 900 && took < 5000, `took ${took} ms`);
-    assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAVAILABLE');
-    assert.equal(apiVersionOf(res), 'registry/2.0');
+    for (const path of ['/v2/app/manifests/slow', `/v2/app/blobs/sha256:${'2'.repeat(64)}`]) {
+      upstream.enqueue({ neverAnswer: true });
+      const started = Date.now();
+      const res = await request(`${hurried.url}${path}`);
+      const took = Date.now() - started;
+      assert.equal(res.status, 504, path);
+      assert.ok(took >= 900 && took < 5000, `${path} took ${took} ms`);
+      assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAVAILABLE');
+      assert.equal(apiVersionOf(res), 'registry/2.0');
+    }
   });
 
   test('a registry dying mid-body closes the client connection instead of leaving it hanging', async () => {

@@ -20,6 +20,8 @@ export interface UpstreamPlan {
   neverAnswer?: boolean;
   /** Answer as soon as the headers arrived instead of after reading the whole request body. */
   beforeBody?: boolean;
+  /** Send the body with Transfer-Encoding: chunked (no Content-Length), in two chunks. */
+  chunked?: boolean;
 }
 
 export interface RecordedRequest {
@@ -166,10 +168,15 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
         : (plan.body ?? Buffer.alloc((plan.destroyAfterBytes ?? 0) * 2 + 1024, 0x61));
     const headers: OutgoingHttpHeaders = {
       ...(useEcho ? { 'content-type': 'application/json' } : {}),
-      'content-length': String(body.length),
+      ...(plan.chunked ? {} : { 'content-length': String(body.length) }),
       ...plan.headers,
     };
     res.writeHead(plan.status ?? 200, headers);
+    if (plan.chunked) {
+      res.write(body.subarray(0, body.length >> 1));
+      res.end(body.subarray(body.length >> 1));
+      return;
+    }
     if (plan.destroyAfterBytes !== undefined) {
       // Give the bytes a chance to leave before the socket is torn down mid-body.
       if (!res.write(body.subarray(0, plan.destroyAfterBytes))) await once(res, 'drain').catch(() => {});
