@@ -20,11 +20,12 @@ import { issueCert, makeTestCa, type TestCa } from '../test/harness/tls-ca.js';
 import { untrackDir } from '../test/harness/cleanup.js';
 import { makeTempDir, removeTempDir } from '../test/harness/tmp.js';
 import { MANIFEST_V2, pushBenchImage } from './lib/image.js';
+import { touchMemory } from './lib/memory.js';
 import { startNginx, type Nginx } from './lib/nginx.js';
 import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { fmt, median, ratio, table, verdictLines, type Verdict } from './lib/report.js';
-import { CHUNK_BYTES, concurrently, download, GiB, MiB, upload, type Blob, type Endpoint } from './lib/transfer.js';
+import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
 
 const env = process.env;
@@ -38,6 +39,8 @@ const SCALING = [1, 8, 32];
 const SCALING_TOTAL_BYTES = 512 * MiB;
 const BIG_BYTES = 2 * GiB;
 const HARD_LIMIT_MS = 12 * 60_000;
+/** What the bench keeps in page cache and tmpfs at most at one time (the 2 GiB step), with room to spare. */
+const TOUCH_BYTES = 6 * GiB;
 
 const USER = 'bench';
 const PASSWORD = randomBytes(12).toString('base64url');
@@ -124,15 +127,14 @@ async function forget(s: Setup, blobs: readonly Blob[]): Promise<void> {
 }
 
 /**
- * Not measured: a first transfer through each target warms up JIT, pools and buffers as in a
- * running proxy, and gives the page cache memory. On this VM, page cache growing into memory
- * that was not used for a while costs the registry up to 50% more CPU, so whichever target ran
- * first would pay for it.
+ * Not measured: memory for the page cache and tmpfs (see touchMemory), then a first transfer
+ * through each target, which warms up JIT, pools and buffers as in a running proxy.
  */
 async function warmUp(s: Setup): Promise<void> {
+  log(`touched ${fmt((await touchMemory(TOUCH_BYTES)) / GiB, 1)} GiB of memory`);
   const ep = await endpoints(s);
   for (const t of TARGETS) {
-    const blob = await upload(ep[t], BLOBS, 128 * MiB);
+    const blob = await upload(ep[t], BLOBS, await newBlob(128 * MiB));
     await download(ep[t], BLOBS, blob);
     await forget(s, [blob]);
   }
@@ -141,6 +143,7 @@ async function warmUp(s: Setup): Promise<void> {
 interface Results {
   upload: Record<TargetName, number[]>;
   download: Record<TargetName, number[]>;
+  downloadInline: Record<TargetName, number[]>;
   load: Map<string, LoadResult[]>;
   scaling: { n: number; target: TargetName; upMBps: number; downMBps: number; peakMiB: number }[];
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
@@ -150,14 +153,17 @@ async function transferPhase(s: Setup, r: Results): Promise<void> {
   const ep = await endpoints(s);
   for (let rep = 0; rep < REPS; rep++) {
     for (const t of rotate(TARGETS, rep)) {
-      let started = performance.now();
-      const blob = await upload(ep[t], BLOBS, SINGLE_BYTES);
+      const data = await newBlob(SINGLE_BYTES);
+      const started = performance.now();
+      const blob = await upload(ep[t], BLOBS, data);
       r.upload[t].push(mbps(SINGLE_BYTES, (performance.now() - started) / 1000));
-      started = performance.now();
-      await download(ep[t], BLOBS, blob);
-      r.download[t].push(mbps(SINGLE_BYTES, (performance.now() - started) / 1000));
+      r.download[t].push(mbps(SINGLE_BYTES, await download(ep[t], BLOBS, blob)));
+      r.downloadInline[t].push(mbps(SINGLE_BYTES, await downloadHashingInline(ep[t], BLOBS, blob)));
       await forget(s, [blob]);
-      log(`transfer rep ${rep + 1} ${t}: up ${fmt(r.upload[t].at(-1)!)} MB/s, down ${fmt(r.download[t].at(-1)!)} MB/s`);
+      log(
+        `transfer rep ${rep + 1} ${t}: up ${fmt(r.upload[t].at(-1)!)} MB/s, down ${fmt(r.download[t].at(-1)!)} MB/s, ` +
+          `down hashing inline ${fmt(r.downloadInline[t].at(-1)!)} MB/s`,
+      );
     }
   }
 }
@@ -235,8 +241,10 @@ async function scalingPhase(s: Setup, r: Results): Promise<void> {
     const each = SCALING_TOTAL_BYTES / n;
     for (const t of rotate(TARGETS, n)) {
       const window = openWindow(g[t]);
-      const up = await concurrently(n, () => upload(ep[t], BLOBS, each));
-      const down = await concurrently(n, (i) => download(ep[t], BLOBS, up.results[i] as Blob));
+      const data = await Promise.all(Array.from({ length: n }, () => newBlob(each)));
+      const up = await concurrently(n, (i) => upload(ep[t], BLOBS, data[i]!));
+      const down = await concurrently(n, (i) => fetchBlob(ep[t], BLOBS, up.results[i] as Blob));
+      for (const fetched of down.results) await fetched.check();
       await forget(s, up.results);
       const peak = window.peak();
       r.scaling.push({
@@ -278,10 +286,12 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
     };
   };
   // Not measured: gives the page cache the memory a 2 GiB blob needs (see warmUp).
-  await forget(s, [await upload(ep.direct, BLOBS, BIG_BYTES)]);
+  await forget(s, [await upload(ep.direct, BLOBS, await newBlob(BIG_BYTES))]);
   for (const t of TARGETS) {
-    const up = await measure(t, () => upload(ep[t], BLOBS, BIG_BYTES));
-    const down = await measure(t, () => download(ep[t], BLOBS, up.value));
+    const data = await newBlob(BIG_BYTES);
+    const up = await measure(t, () => upload(ep[t], BLOBS, data));
+    const down = await measure(t, () => fetchBlob(ep[t], BLOBS, up.value));
+    await down.value.check();
     await forget(s, [up.value]);
     r.big.push({ target: t, upMBps: mbps(BIG_BYTES, up.seconds), downMBps: mbps(BIG_BYTES, down.seconds), up: up.cpu, down: down.cpu, peakMiB: up.peakMiB });
     log(`2 GiB ${t}: up ${fmt(mbps(BIG_BYTES, up.seconds))} MB/s, down ${fmt(mbps(BIG_BYTES, down.seconds))} MB/s, peak ${fmt(up.peakMiB)} MiB`);
@@ -303,6 +313,7 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     for (const [label, data] of [
       [`upload ${SINGLE_BYTES / MiB} MiB, ${CHUNK_BYTES / MiB} MiB PATCHes (MB/s)`, r.upload],
       [`download ${SINGLE_BYTES / MiB} MiB (MB/s)`, r.download],
+      [`  the same, client hashing inline (MB/s)`, r.downloadInline],
     ] as const) {
       const [d, n, p] = [med(data.direct), med(data.nginx), med(data.proxy)];
       rows.push([`${label}, median of ${REPS}`, fmt(d), fmt(n), fmt(p), ratio(p, d), ratio(p, n)]);
@@ -357,7 +368,7 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     const cpu = (c: CpuSplit, t: TargetName): string => `${fmt(c.client, 2)} / ${t === 'direct' ? '-' : fmt(c.front, 2)} / ${fmt(c.registry, 2)}`;
     const brows = r.big.map((b) => [b.target, fmt(b.upMBps), fmt(b.downMBps), cpu(b.up, b.target), cpu(b.down, b.target), fmt(b.peakMiB)]);
     out.push('', table([`${BIG_BYTES / GiB} GiB blob`, 'up MB/s', 'down MB/s', 'CPU s/GiB up: client/front/registry', 'CPU s/GiB down', 'peak RSS MiB during upload'], brows));
-    out.push('(front = the nginx worker or the proxy; client = the bench process and its curl/openssl: TLS, sha256, test data; RSS as above)');
+    out.push('(front = the nginx worker or the proxy; client = the bench process and its curl: TLS and test data, not the digest check after each download; RSS as above)');
   }
 
   const verdicts: Verdict[] = [];
@@ -407,6 +418,7 @@ async function main(): Promise<number> {
   const r: Results = {
     upload: { direct: [], nginx: [], proxy: [] },
     download: { direct: [], nginx: [], proxy: [] },
+    downloadInline: { direct: [], nginx: [], proxy: [] },
     load: new Map(),
     scaling: [],
     big: [],

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseResponseHead, type ResponseHead } from './response-head.js';
+import { FIELD_VALUE, parseResponseHead, TOKEN, type ResponseHead } from './response-head.js';
 import { HOP_BY_HOP } from './headers.js';
 
 /**
@@ -18,7 +18,9 @@ import { HOP_BY_HOP } from './headers.js';
  */
 
 const READ_BYTES = 256 * 1024;
-/** Idle connections kept for reuse; each holds one READ_BYTES buffer. */
+/** Reads in flight per connection: the next read can land while the previous chunk is still being sent. */
+const RING = 2;
+/** Idle connections kept for reuse; each holds RING × READ_BYTES. */
 const MAX_IDLE = 8;
 /** An idle connection unused this long is closed rather than found dead by the next request. */
 const IDLE_MS = 30_000;
@@ -26,10 +28,10 @@ const IDLE_MS = 30_000;
 /** Who reads a connection right now: the exchange it serves, or nobody while it is idle. */
 interface Reader {
   /**
-   * `chunk` is the connection's own buffer: valid until the connection reads again. True to read
-   * on at once; false to wait for resume().
+   * `chunk` is one of the connection's own buffers; call `release` once it is no longer needed
+   * (the connection does not read into that buffer again before).
    */
-  data(chunk: Buffer): boolean;
+  data(chunk: Buffer, release: () => void): void;
   /** The socket ended, failed or timed out. */
   gone(code: string): void;
 }
@@ -39,22 +41,21 @@ class UpstreamConnection {
   reader: Reader | null = null;
   /** Has carried a complete exchange: a failure before any answer may just be a stale socket. */
   reused = false;
+  private readonly ring = Array.from({ length: RING }, () => Buffer.allocUnsafe(READ_BYTES));
+  private readonly held: boolean[] = new Array<boolean>(RING).fill(false);
+  /** The buffer the socket reads into next (net asks for it after every read). */
+  private current = -1;
+  /** The buffer reading waits for, or -1. */
+  private awaited = -1;
 
   constructor(host: string, port: number, onIdleGone: (c: UpstreamConnection) => void) {
-    const buffer = Buffer.allocUnsafe(READ_BYTES);
     this.socket = net.connect({
       host,
       port,
       noDelay: true,
       onread: {
-        buffer,
-        callback: (n: number, buf: Uint8Array) => {
-          const reader = this.reader;
-          if (reader) return reader.data((buf as Buffer).subarray(0, n));
-          // Bytes nobody asked for: the connection is out of step, never trust it again.
-          this.socket.destroy();
-          return false;
-        },
+        buffer: () => this.ring[(this.current = (this.current + 1) % RING)]!,
+        callback: (n: number, buf: Uint8Array) => this.read((buf as Buffer).subarray(0, n)),
       },
     });
     const gone = (code: string): void => {
@@ -69,6 +70,31 @@ class UpstreamConnection {
     this.socket.on('timeout', () => gone(this.reader ? 'UPSTREAM_TIMEOUT' : 'IDLE'));
   }
 
+  /** False stops reading until the buffer read into next is released. */
+  private read(chunk: Buffer): boolean {
+    const reader = this.reader;
+    if (!reader) {
+      // Bytes nobody asked for: the connection is out of step, never trust it again.
+      this.socket.destroy();
+      return false;
+    }
+    const at = this.current;
+    this.held[at] = true;
+    reader.data(chunk, () => this.release(at));
+    const next = (at + 1) % RING;
+    if (!this.held[next]) return true;
+    this.awaited = next;
+    return false;
+  }
+
+  private release(at: number): void {
+    this.held[at] = false;
+    if (this.awaited !== at) return;
+    this.awaited = -1;
+    if (!this.socket.destroyed) this.socket.resume();
+  }
+
+  /** Reads on while idle: that is how a registry closing the connection is noticed. */
   resume(): void {
     this.socket.resume();
   }
@@ -123,7 +149,6 @@ export function createBlobRelay(target: URL, timeoutMs: number): BlobRelay | nul
     c.socket.unref();
     c.socket.setTimeout(IDLE_MS);
     idle.push(c);
-    // Reading on while idle is how a registry closing the connection is noticed.
     c.resume();
   };
 
@@ -170,7 +195,7 @@ export function createBlobRelay(target: URL, timeoutMs: number): BlobRelay | nul
           reusable = parsed.keepAlive;
         };
 
-        const body = (chunk: Buffer): boolean => {
+        const body = (chunk: Buffer, release: () => void): void => {
           if (chunk.length > remaining) {
             // More than Content-Length announced: the registry is out of step with us.
             reusable = false;
@@ -178,34 +203,34 @@ export function createBlobRelay(target: URL, timeoutMs: number): BlobRelay | nul
           }
           remaining -= chunk.length;
           if (remaining === 0) {
-            // The chunk is the connection's buffer: release it only once the chunk has left.
-            res.end(chunk, finish);
-            return false;
+            res.end(chunk, () => {
+              release();
+              finish();
+            });
+          } else if (chunk.length === 0) {
+            release();
+          } else {
+            res.write(chunk, release);
           }
-          if (chunk.length === 0) return true;
-          res.write(chunk, () => {
-            if (!done) conn.resume();
-          });
-          return false;
         };
 
         conn.reader = {
-          data(chunk) {
-            if (remaining >= 0) return body(chunk);
+          data(chunk, release) {
+            if (remaining >= 0) return body(chunk, release);
             received = received ? Buffer.concat([received, chunk]) : chunk;
             const parsed = parseResponseHead(received);
             if (parsed === 'incomplete') {
-              // `chunk` is about to be overwritten by the next read.
+              // The connection's buffer will be read into again.
               if (received === chunk) received = Buffer.from(chunk);
-              return true;
+              return release();
             }
             if (parsed === 'unsupported') {
               abandon();
-              fallback();
-              return false;
+              release();
+              return fallback();
             }
             startResponse(parsed);
-            return body(received.subarray(parsed.headLength));
+            body(received.subarray(parsed.headLength), release);
           },
           gone(code) {
             if (remaining === 0) {
@@ -238,8 +263,6 @@ export function createBlobRelay(target: URL, timeoutMs: number): BlobRelay | nul
   };
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const REQUEST_TARGET = /^\/[\x21-\x7e]*$/;
 
 /**

@@ -25,9 +25,10 @@ export type HeadResult = ResponseHead | 'incomplete' | 'unsupported';
 export const MAX_HEAD_BYTES = 32 * 1024;
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([2-5]\d\d)(?: [\t\x20-\x7e\x80-\xff]*)?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** RFC 9110 token: what a header name may be. */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** RFC 9110 field-value characters; node:http refuses to send anything else. */
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+export const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const DIGITS = /^\d{1,15}$/;
 const HEAD_END = Buffer.from('\r\n\r\n');
 

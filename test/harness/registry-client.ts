@@ -101,6 +101,8 @@ export interface PushBlobOptions extends TlsOptions {
   auth?: ClientAuth;
   /** Blob size when the source does not carry `totalBytes`; lets each PATCH carry Content-Length and Content-Range. */
   totalBytes?: number;
+  /** The blob's digest when it is known beforehand (as docker knows a layer's): nothing is hashed on the way. */
+  digest?: string;
   headers?: OutgoingHttpHeaders;
 }
 
@@ -133,7 +135,7 @@ function followLocation(base: URL, res: { headers: IncomingHttpHeaders }, step: 
 /**
  * Pushes a blob the way docker does for big layers: POST to open an upload session, PATCHes
  * following each returned Location, then PUT ?digest=. The body is streamed from `source`
- * with backpressure (never held in memory) and hashed on the way.
+ * with backpressure (never held in memory) and hashed on the way, unless `digest` is given.
  */
 export async function pushBlobChunked(
   baseUrl: string,
@@ -152,7 +154,7 @@ export async function pushBlobChunked(
   if (opts.auth) baseHeaders['authorization'] = authHeader(opts.auth);
 
   const locations: string[] = [];
-  const hash = createHash('sha256');
+  const hash = opts.digest === undefined ? createHash('sha256') : null;
   const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let pending: Buffer | null = null;
   let exhausted = false;
@@ -215,7 +217,7 @@ export async function pushBlobChunked(
           pending = piece.subarray(limit - sent);
           piece = piece.subarray(0, limit - sent);
         }
-        hash.update(piece);
+        hash?.update(piece);
         sent += piece.length;
         if (!req.write(piece)) {
           await new Promise<void>((resolve) => {
@@ -243,7 +245,7 @@ export async function pushBlobChunked(
       locations.push(location);
     }
 
-    const digest = `sha256:${hash.digest('hex')}`;
+    const digest = opts.digest ?? `sha256:${hash!.digest('hex')}`;
     const putUrl = new URL(location);
     putUrl.searchParams.set('digest', digest);
     const put = await request(putUrl.href, { ...common, method: 'PUT', headers: { ...baseHeaders, 'content-length': '0' } });
