@@ -18,8 +18,11 @@ import { HOP_BY_HOP } from './headers.js';
  */
 
 const READ_BYTES = 256 * 1024;
-/** Reads in flight per connection: the next read can land while the previous chunk is still being sent. */
-const RING = 2;
+/**
+ * Buffers per connection. With 2 the next read could land while the previous chunk was still being
+ * sent: no measurable gain (8 alternating runs), twice the memory with many downloads at once.
+ */
+const RING = 1;
 /** Idle connections kept for reuse; each holds RING × READ_BYTES. */
 const MAX_IDLE = 8;
 /** An idle connection unused this long is closed rather than found dead by the next request. */
