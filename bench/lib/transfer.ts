@@ -72,21 +72,18 @@ export interface Fetched {
  * downloadHashingInline() measures the other way.
  */
 export async function fetchBlob(target: Endpoint, repo: string, blob: Blob): Promise<Fetched> {
-  const url = new URL(`/v2/${repo}/blobs/${blob.digest}`, target.url);
+  const url = blobUrl(target, repo, blob);
   const file = path.join(await blobDir(), `blob-${++fetches}`);
-  const args = [...(await curlArgs(target)), '--output', file, url.href];
+  const args = [...(await curlArgs(target)), '--output', file, url];
   const started = performance.now();
   const { stderr, code } = await runCurl(args);
   const seconds = (performance.now() - started) / 1000;
-  const received = Number(stderr.trim().split('\n').pop());
   return {
     seconds,
     async check() {
       const digest = code === 0 ? await sha256File(file) : 'none';
       await rm(file, { force: true });
-      if (code !== 0 || received !== blob.bytes || digest !== blob.digest) {
-        throw new Error(`GET ${url.href}: exit ${code}, got ${received} bytes with ${digest}, expected ${blob.bytes} with ${blob.digest} (${stderr.trim()})`);
-      }
+      verify(url, blob, { code, stderr, digest });
     },
   };
 }
@@ -103,17 +100,23 @@ export async function download(target: Endpoint, repo: string, blob: Blob): Prom
  * computed while the bytes arrive, so on two cores the client's hashing competes with the target.
  */
 export async function downloadHashingInline(target: Endpoint, repo: string, blob: Blob): Promise<number> {
-  const url = new URL(`/v2/${repo}/blobs/${blob.digest}`, target.url);
-  const args = [...(await curlArgs(target)), '--output', '-', url.href];
+  const url = blobUrl(target, repo, blob);
+  const args = [...(await curlArgs(target)), '--output', '-', url];
   const started = performance.now();
   const { stdout, stderr, code } = await runPipeline(args);
   const seconds = (performance.now() - started) / 1000;
-  const received = Number(stderr.trim().split('\n').pop());
-  const digest = `sha256:${stdout.trim().split(' ')[0]}`;
-  if (code !== 0 || received !== blob.bytes || digest !== blob.digest) {
-    throw new Error(`GET ${url.href}: exit ${code}, got ${received} bytes with ${digest}, expected ${blob.bytes} with ${blob.digest} (${stderr.trim()})`);
-  }
+  verify(url, blob, { code, stderr, digest: `sha256:${stdout.trim().split(' ')[0]}` });
   return seconds;
+}
+
+const blobUrl = (target: Endpoint, repo: string, blob: Blob): string => new URL(`/v2/${repo}/blobs/${blob.digest}`, target.url).href;
+
+/** Throws unless curl succeeded and what arrived has the blob's size (curl's last stderr line) and digest. */
+function verify(url: string, blob: Blob, got: { code: number | null; stderr: string; digest: string }): void {
+  const received = Number(got.stderr.trim().split('\n').pop());
+  if (got.code !== 0 || received !== blob.bytes || got.digest !== blob.digest) {
+    throw new Error(`GET ${url}: exit ${got.code}, got ${received} bytes with ${got.digest}, expected ${blob.bytes} with ${blob.digest} (${got.stderr.trim()})`);
+  }
 }
 
 async function curlArgs(target: Endpoint): Promise<string[]> {

@@ -17,13 +17,13 @@ import { HOP_BY_HOP } from './headers.js';
  * back to the caller to send the general way.
  */
 
-const READ_BYTES = 256 * 1024;
 /**
- * Buffers per connection. With 2 the next read could land while the previous chunk was still being
- * sent: no measurable gain (8 alternating runs), twice the memory with many downloads at once.
+ * One buffer per connection, read into again only once the chunk has left. Two, so that the next
+ * read could land while the previous chunk was still being sent: no measurable gain (8
+ * alternating runs), twice the memory with many downloads at once.
  */
-const RING = 1;
-/** Idle connections kept for reuse; each holds RING × READ_BYTES. */
+const READ_BYTES = 256 * 1024;
+/** Idle connections kept for reuse; each holds READ_BYTES. */
 const MAX_IDLE = 8;
 /** An idle connection unused this long is closed rather than found dead by the next request. */
 const IDLE_MS = 30_000;
@@ -31,8 +31,8 @@ const IDLE_MS = 30_000;
 /** Who reads a connection right now: the exchange it serves, or nobody while it is idle. */
 interface Reader {
   /**
-   * `chunk` is one of the connection's own buffers; call `release` once it is no longer needed
-   * (the connection does not read into that buffer again before).
+   * `chunk` is the connection's own buffer; call `release` once it is no longer needed (the
+   * connection does not read into the buffer again before).
    */
   data(chunk: Buffer, release: () => void): void;
   /** The socket ended, failed or timed out. */
@@ -44,12 +44,8 @@ class UpstreamConnection {
   reader: Reader | null = null;
   /** Has carried a complete exchange: a failure before any answer may just be a stale socket. */
   reused = false;
-  private readonly ring = Array.from({ length: RING }, () => Buffer.allocUnsafe(READ_BYTES));
-  private readonly held: boolean[] = new Array<boolean>(RING).fill(false);
-  /** The buffer the socket reads into next (net asks for it after every read). */
-  private current = -1;
-  /** The buffer reading waits for, or -1. */
-  private awaited = -1;
+  /** The buffer holds a chunk that has not left yet; reading waits for its release. */
+  private held = false;
 
   constructor(host: string, port: number, onIdleGone: (c: UpstreamConnection) => void) {
     this.socket = net.connect({
@@ -57,7 +53,7 @@ class UpstreamConnection {
       port,
       noDelay: true,
       onread: {
-        buffer: () => this.ring[(this.current = (this.current + 1) % RING)]!,
+        buffer: Buffer.allocUnsafe(READ_BYTES),
         callback: (n: number, buf: Uint8Array) => this.read((buf as Buffer).subarray(0, n)),
       },
     });
@@ -73,7 +69,7 @@ class UpstreamConnection {
     this.socket.on('timeout', () => gone(this.reader ? 'UPSTREAM_TIMEOUT' : 'IDLE'));
   }
 
-  /** False stops reading until the buffer read into next is released. */
+  /** False stops reading until the chunk is released. */
   private read(chunk: Buffer): boolean {
     const reader = this.reader;
     if (!reader) {
@@ -81,19 +77,14 @@ class UpstreamConnection {
       this.socket.destroy();
       return false;
     }
-    const at = this.current;
-    this.held[at] = true;
-    reader.data(chunk, () => this.release(at));
-    const next = (at + 1) % RING;
-    if (!this.held[next]) return true;
-    this.awaited = next;
-    return false;
+    this.held = true;
+    reader.data(chunk, () => this.release());
+    return !this.held;
   }
 
-  private release(at: number): void {
-    this.held[at] = false;
-    if (this.awaited !== at) return;
-    this.awaited = -1;
+  private release(): void {
+    if (!this.held) return;
+    this.held = false;
     if (!this.socket.destroyed) this.socket.resume();
   }
 

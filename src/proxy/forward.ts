@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { createProxyServer } from 'http-proxy-3';
+import { repositoryTarget } from '../auth/route.js';
 import type { UpstreamTap } from '../cache/response-cache.js';
 import type { Logger } from '../observe/logger.js';
 import { createBlobRelay } from './blob-relay.js';
@@ -23,8 +24,6 @@ export interface Forwarder {
 }
 
 const UPSTREAM_BUFFER_BYTES = 128 * 1024;
-/** GET /v2/<name>/blobs/<digest>: what the blob relay takes (the general path serves it just as well, only slower). */
-const BLOB_FETCH = /^\/v2\/[^?]+\/blobs\/[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]+(?:\?|$)/;
 
 class UpstreamTimeout extends Error {
   readonly code = 'UPSTREAM_TIMEOUT';
@@ -104,7 +103,7 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
       if (tap) taps.set(req, tap);
       // Set before the upstream answers so the registry's own value, when it sends one, wins.
       res.setHeader(API_VERSION_HEADER, API_VERSION);
-      if (relay && !tap && req.method === 'GET' && BLOB_FETCH.test(req.url ?? '')) {
+      if (relay && !tap && isBlobFetch(req)) {
         const general = (): void => void proxy.web(req, res);
         const failed = (code: string): void =>
           answerFailure(res, outcome, code, code === 'UPSTREAM_TIMEOUT' ? `no answer from the registry for ${opts.timeoutSeconds}s` : 'the connection to the registry failed');
@@ -139,4 +138,12 @@ function coalesceWrites(body: IncomingMessage, upstream: http.ClientRequest): vo
     upstream.cork();
     setImmediate(uncork);
   });
+}
+
+/** GET /v2/<name>/blobs/<digest>: what the blob relay takes (the general path serves it just as well, only slower). */
+function isBlobFetch(req: IncomingMessage): boolean {
+  if (req.method !== 'GET') return false;
+  const url = req.url ?? '';
+  const queryAt = url.indexOf('?');
+  return repositoryTarget(queryAt === -1 ? url : url.slice(0, queryAt))?.endpoint === 'blob';
 }
