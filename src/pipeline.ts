@@ -1,16 +1,27 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config/types.js';
 import type { Logger } from './observe/logger.js';
 import type { AuthGate, TokenService } from './auth/gate.js';
+import type { AccessPolicy } from './access/policy.js';
+import type { ProtectedTags } from './access/protected-tags.js';
+import type { Caller } from './access/rules.js';
 import { parseAuthorization } from './auth/credentials.js';
-import { answerTokenRequest } from './auth/token-endpoint.js';
+import { answerTokenPost, answerTokenRequest, failure, type TokenEndpointContext, type TokenResponse } from './auth/token-endpoint.js';
 import type { TokenAuthority } from './auth/token.js';
 import type { UserStore } from './auth/users.js';
+import type { AuditEntry, AuditSink } from './audit/audit-log.js';
+import { classifyRequest, type Route } from './registry/route.js';
+import { sendRegistryError } from './registry/errors.js';
+import { API_VERSION, API_VERSION_HEADER } from './registry/api-version.js';
 import { PeerTrust, type ClientView } from './proxy/client-view.js';
 import { prepareUpstreamHeaders } from './proxy/headers.js';
-import { sendRegistryError } from './proxy/errors.js';
 import { userAgentBlocker } from './proxy/user-agents.js';
+import { readBody } from './proxy/body.js';
+import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
+import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
+import type { UpstreamClient } from './proxy/upstream-client.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
 import type { ResponseCache, UpstreamTap } from './cache/response-cache.js';
 
@@ -18,16 +29,20 @@ export interface PipelineDeps {
   config: Config;
   logger: Logger;
   gate: AuthGate;
+  policy: AccessPolicy;
+  protectedTags: ProtectedTags;
+  audit: AuditSink;
   users: UserStore | null;
   /** Null when the proxy issues no tokens (auth "none" or challenge "basic"). */
   authority: TokenAuthority | null;
   forwarder: Forwarder;
+  upstream: UpstreamClient;
   /** Null when `cache.ttlSeconds` is 0. */
   cache: ResponseCache | null;
   readiness: () => Promise<string[]>;
 }
 
-/** One request as it passes through: what the access log line is made of. */
+/** One request as it passes through: what the access log and audit lines are made of. */
 interface Exchange {
   id: string;
   req: IncomingMessage;
@@ -36,21 +51,34 @@ interface Exchange {
   pathname: string;
   query: URLSearchParams;
   view: ClientView | null;
+  route: Route | null;
   subject: string | null;
+  /** The identity came with credentials or a token (a 401 to it is a refusal, not a challenge). */
+  identified: boolean;
+  failedLogin?: string;
   outcome: ForwardOutcome;
-  socketBytes: { read: number; written: number };
+  bytesAtStart: { read: number; written: number };
 }
+
+/** A token form or a protected manifest is read whole; nothing larger is either. */
+const TOKEN_FORM_LIMIT = 16 * 1024;
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
+const BODY_TIMEOUT_MS = 30_000;
 
 /**
  * The path of every request on the main listener, top to bottom:
- * accept → (health | token) → block old clients → identify + authorize → (cache) → forward → log.
+ * accept → (health | token) → block old clients → route → identify + authorize →
+ * (catalog | protected tags | cache) → forward → log + audit.
  */
 export function createPipeline(deps: PipelineDeps): RequestListener {
-  const { config, logger, gate, forwarder, cache } = deps;
+  const { config, logger, gate, policy, forwarder, cache } = deps;
   const trust = new PeerTrust(config.trustedProxies);
   const isBlocked = userAgentBlocker(config.blockUserAgents);
   const issuesTokens = deps.authority !== null;
   const idPrefix = randomBytes(3).toString('hex');
+  // The socket's counters include what it read ahead (a small body arrives with its headers), so
+  // a request's bytes are counted from where the previous request on the connection ended.
+  const countedUpTo = new WeakMap<Socket, { read: number; written: number }>();
   let sequence = 0;
 
   const accept = (req: IncomingMessage, res: ServerResponse): Exchange | null => {
@@ -64,17 +92,19 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       pathname: queryAt === -1 ? url : url.slice(0, queryAt),
       query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)),
       view: trust.view(req),
+      route: null,
       subject: null,
+      identified: false,
       outcome: {},
-      socketBytes: { read: req.socket.bytesRead, written: req.socket.bytesWritten },
+      bytesAtStart: countedUpTo.get(req.socket) ?? { read: 0, written: 0 },
     };
-    res.once('close', () => logExchange(logger, x));
+    res.once('close', () => finish(x));
     if (!x.pathname.startsWith('/')) {
-      sendRegistryError(res, 400, 'BAD_REQUEST', 'request target must be a path');
+      sendRegistryError(res, 'BAD_REQUEST', 'request target must be a path');
       return null;
     }
     if (!x.view) {
-      sendRegistryError(res, 400, 'BAD_REQUEST', 'missing or malformed Host header');
+      sendRegistryError(res, 'BAD_REQUEST', 'missing or malformed Host header');
       return null;
     }
     return x;
@@ -85,8 +115,9 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     service: config.auth.tokenService ?? view.host,
   });
 
-  const route = async (x: Exchange & { view: ClientView }): Promise<void> => {
+  const handle = async (x: Exchange & { view: ClientView }): Promise<void> => {
     const { req, res, pathname } = x;
+    const method = req.method ?? 'GET';
     if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (pathname === '/readyz') {
       const reasons = await deps.readiness();
@@ -94,21 +125,35 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     }
     const isApi = pathname === '/v2' || pathname.startsWith('/v2/');
     const isToken = pathname === '/token' && issuesTokens;
-    if (!isApi && !isToken) return sendRegistryError(res, 404, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
-    if (isBlocked(req.headers['user-agent'])) return sendRegistryError(res, 404, 'UNSUPPORTED', 'this client is too old for the registry v2 API');
+    if (!isApi && !isToken) return sendRegistryError(res, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
+    if (isBlocked(req.headers['user-agent'])) return sendRegistryError(res, 'NOT_FOUND', 'this client is too old for the registry v2 API');
 
     if (isToken) return answerToken(x);
 
-    const verdict = await gate.check(req.method ?? 'GET', pathname, x.query, req.headers, tokenService(x.view));
+    const route = classifyRequest(method, pathname, x.query);
+    x.route = route;
+    const verdict = await gate.check(route, req.headers, tokenService(x.view));
     x.subject = verdict.subject;
-    if (!verdict.allow) {
+    x.identified = req.headers.authorization !== undefined && parseAuthorization(req.headers.authorization).kind !== 'none';
+    if (!verdict.ok) {
+      x.failedLogin = verdict.failedLogin;
       const headers: Record<string, string> = {};
       if (verdict.challenge) headers['www-authenticate'] = verdict.challenge;
       if (verdict.retryAfterSeconds) headers['retry-after'] = String(verdict.retryAfterSeconds);
-      return sendRegistryError(res, verdict.status, verdict.code, verdict.message, headers);
+      return sendRegistryError(res, verdict.code, verdict.message, headers);
     }
+
+    if (route.kind === 'catalog' && !policy.mayDoEverything(verdict.caller)) return answerCatalog(x, verdict.caller);
+
+    let body: Buffer | undefined;
+    if (route.kind === 'repository' && route.endpoint === 'manifest' && !deps.protectedTags.empty) {
+      const guarded = await guardProtectedTags(x, route, verdict.caller);
+      if (guarded === null) return;
+      body = guarded.body;
+    }
+
     let tap: UpstreamTap | undefined;
-    const plan = cache?.plan(req.method ?? 'GET', pathname, req.headers);
+    const plan = cache?.plan(method, route, req.headers);
     if (cache && plan?.kind === 'read') {
       tap = (await cache.serve(plan, res)) ?? undefined;
       x.outcome.cache = tap ? 'miss' : 'hit';
@@ -117,44 +162,135 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       tap = cache.invalidateAround(plan.repository, res);
     }
     prepareUpstreamHeaders(req.headers, x.view);
-    forwarder.forward(req, res, x.outcome, tap);
+    forwarder.forward(req, res, x.outcome, { route, tap, body });
+  };
+
+  /**
+   * A manifest PUT to a protected tag, or a manifest DELETE where protected tags exist: asked of
+   * the registry before anything is forwarded. Returns null when the request was answered here,
+   * else the body it had to read (forwarded as read).
+   */
+  const guardProtectedTags = async (x: Exchange, route: Route & { kind: 'repository' }, caller: Caller): Promise<{ body?: Buffer } | null> => {
+    const { req, res } = x;
+    if (req.method === 'PUT' && route.tag !== null) {
+      const protection = deps.protectedTags.protecting(caller, route.name, route.tag);
+      if (protection === null) return {};
+      const read = await readBody(req, MANIFEST_LIMIT, BODY_TIMEOUT_MS);
+      if (!read.ok) {
+        if (read.reason === 'too-large') sendRegistryError(res, 'TOO_LARGE', `a manifest is at most ${MANIFEST_LIMIT} bytes`);
+        else res.destroy();
+        return null;
+      }
+      const result = await guardManifestPut(deps.upstream, route.name, route.tag, read.body, protection);
+      if (!result.ok) {
+        sendRegistryError(res, result.code, result.message);
+        return null;
+      }
+      return { body: read.body };
+    }
+    if (req.method === 'DELETE' && deps.protectedTags.guardsAny(caller, route.name)) {
+      const result = await guardManifestDelete(deps.upstream, deps.protectedTags, caller, route.name, route.reference, route.tag !== null);
+      if (!result.ok) {
+        sendRegistryError(res, result.code, result.message);
+        return null;
+      }
+    }
+    return {};
+  };
+
+  const answerCatalog = async (x: Exchange, caller: Caller): Promise<void> => {
+    const n = pageSize(x.query);
+    if (n === null) return sendRegistryError(x.res, 'BAD_REQUEST', 'n must be a whole number');
+    const page = await filteredCatalog(deps.upstream, n, x.query.get('last'), (name) => policy.mayPull(caller, name));
+    if (!page.ok) return sendRegistryError(x.res, 'UNAVAILABLE', page.reason);
+    const headers: Record<string, string> = { [API_VERSION_HEADER]: API_VERSION };
+    if (page.next !== null) headers.link = nextLink(n, page.next);
+    sendJson(x.res, 200, { repositories: page.repositories }, headers);
   };
 
   const answerToken = async (x: Exchange & { view: ClientView }): Promise<void> => {
-    if (x.req.method !== 'GET' && x.req.method !== 'HEAD') {
-      // docker falls back to GET when the OAuth2 POST form is refused
-      return sendRegistryError(x.res, 404, 'UNSUPPORTED', 'use GET /token (Docker token flow)');
-    }
-    const service = tokenService(x.view).service;
-    const answer = await answerTokenRequest(x.query, parseAuthorization(x.req.headers.authorization), {
+    const { req, res } = x;
+    const ctx: TokenEndpointContext = {
       mode: config.auth.mode,
-      publicCatalog: config.auth.publicCatalog,
+      policy,
       users: deps.users!,
       authority: deps.authority!,
-      expectedService: service,
-    });
+      expectedService: tokenService(x.view).service,
+      realm: config.auth.realm,
+    };
+    let answer: TokenResponse;
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      answer = await answerTokenRequest(x.query, parseAuthorization(req.headers.authorization), ctx);
+    } else if (req.method === 'POST') {
+      const read = await readBody(req, TOKEN_FORM_LIMIT, BODY_TIMEOUT_MS);
+      if (!read.ok && read.reason !== 'too-large') return void res.destroy();
+      answer = read.ok ? await answerTokenPost(new URLSearchParams(read.body.toString('utf8')), ctx) : failure('TOO_LARGE', `a token request is at most ${TOKEN_FORM_LIMIT} bytes`);
+    } else {
+      answer = { ...failure('UNSUPPORTED', 'use GET or POST /token'), headers: { allow: 'GET, HEAD, POST' } };
+    }
     x.subject = answer.subject;
-    x.res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
-    x.res.end(x.req.method === 'HEAD' ? undefined : answer.body);
+    x.failedLogin = answer.failedLogin;
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
+    res.end(req.method === 'HEAD' ? undefined : answer.body);
+  };
+
+  const finish = (x: Exchange): void => {
+    const socket = x.req.socket;
+    const bytes = { read: socket.bytesRead, written: socket.bytesWritten };
+    countedUpTo.set(socket, bytes);
+    const bytesIn = bytes.read - x.bytesAtStart.read;
+    logExchange(logger, x, bytesIn, bytes.written - x.bytesAtStart.written);
+    const entry = auditEntry(x, bytesIn);
+    if (entry) deps.audit.record(entry);
   };
 
   return (req, res) => {
     const x = accept(req, res);
     if (!x) return;
-    route(x as Exchange & { view: ClientView }).catch((err: Error) => {
+    handle(x as Exchange & { view: ClientView }).catch((err: Error) => {
       logger.error({ id: x.id, err: { message: err.message, stack: err.stack } }, 'request failed inside the proxy');
-      sendRegistryError(res, 500, 'UNAVAILABLE', 'internal proxy error; see the proxy log for request ' + x.id);
+      sendRegistryError(res, 'UNKNOWN', 'internal proxy error; see the proxy log for request ' + x.id);
     });
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: object): void {
+/**
+ * Changes (pushes, uploads, mounts, deletes — allowed or not) and failed logins. A 401 to a
+ * caller that sent no credentials is the challenge every client gets first, not an event.
+ */
+function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
+  const status = x.res.headersSent ? x.res.statusCode : 0;
+  const base = { user: x.subject, client: x.view?.clientIp ?? null, status, request: x.id };
+  if (x.failedLogin !== undefined) return { ...base, event: 'login-failed', action: 'login', user: x.failedLogin, reason: 'invalid username or password' };
+  const route = x.route;
+  if (route?.kind !== 'repository' || (status === 401 && !x.identified)) return null;
+  const method = x.req.method;
+  const change = { ...base, event: 'change' as const, repository: route.name, bytes: bytesIn };
+  const digest = headerValue(x.res.getHeader('docker-content-digest'));
+  if (method === 'PUT' && route.endpoint === 'manifest') {
+    return { ...change, action: 'push', ...(route.tag !== null ? { tag: route.tag } : {}), digest: digest ?? (route.tag === null ? route.reference : undefined) };
+  }
+  if (method === 'PUT' && route.endpoint === 'upload') return { ...change, action: 'upload', digest: digest ?? x.query.get('digest') ?? undefined };
+  if (method === 'POST' && route.endpoint === 'upload' && x.query.has('mount')) {
+    return { ...change, action: 'mount', digest: x.query.get('mount') ?? undefined, from: x.query.get('from') ?? undefined };
+  }
+  if (method === 'DELETE') {
+    return { ...change, action: 'delete', ...(route.tag !== null ? { tag: route.tag } : { digest: route.reference }) };
+  }
+  return null;
+}
+
+function headerValue(value: number | string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
 }
 
-function logExchange(logger: Logger, x: Exchange): void {
+function logExchange(logger: Logger, x: Exchange, bytesIn: number, bytesOut: number): void {
   const { req, res } = x;
   const durationMs = Number(process.hrtime.bigint() - x.started) / 1e6;
   logger.info(
@@ -164,8 +300,8 @@ function logExchange(logger: Logger, x: Exchange): void {
       path: x.pathname,
       status: res.headersSent ? res.statusCode : 0,
       completed: res.writableFinished,
-      bytesIn: req.socket.bytesRead - x.socketBytes.read,
-      bytesOut: req.socket.bytesWritten - x.socketBytes.written,
+      bytesIn,
+      bytesOut,
       durationMs: Math.round(durationMs * 10) / 10,
       user: x.subject,
       client: x.view?.clientIp,

@@ -14,14 +14,22 @@ import { FileKeyStore } from './state/signing-key.js';
 import { RedisKeyStore } from './state/redis-key-store.js';
 import { RedisInvalidations } from './state/redis-invalidations.js';
 import { createForwarder } from './proxy/forward.js';
+import { UpstreamClient } from './proxy/upstream-client.js';
+import { AccessPolicy } from './access/policy.js';
+import { AccessRules, rulesForMode } from './access/rules.js';
+import { GroupDirectory } from './access/groups.js';
+import { ProtectedTags } from './access/protected-tags.js';
+import { openAuditLog } from './audit/audit-log.js';
 import { ResponseCache } from './cache/response-cache.js';
-import { sendRegistryError } from './proxy/errors.js';
+import { sendRegistryError } from './registry/errors.js';
 import { hostName } from './proxy/client-view.js';
 import { createTlsRuntime } from './tls/runtime.js';
 
 export interface RunningServer {
   /** Where the main listener ended up (port 0 in the config picks a free one). */
   address: ListenAddress;
+  /** SIGHUP: files that logrotate moves are opened anew. */
+  reopenLogs(): void;
   close(): Promise<void>;
 }
 
@@ -42,6 +50,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           issuer: 'registry-gate',
         })
       : null;
+  const groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
+  const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
+  const audit = openAuditLog(config.audit.file, logger);
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   let fanout: RedisInvalidations | null = null;
   const cache = config.cache.ttlSeconds > 0 ? new ResponseCache({ ...config.cache, onWrite: (repository) => fanout?.publish(repository) }) : null;
@@ -53,7 +64,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const handler = createPipeline({
     config,
     logger,
-    gate: new AuthGate(config.auth, users, authority),
+    gate: new AuthGate(config.auth, users, authority, policy),
+    policy,
+    protectedTags: new ProtectedTags(config.protectedTags),
+    audit,
+    upstream: new UpstreamClient(config.upstream, config.upstreamTimeoutSeconds * 1000),
     users,
     authority,
     forwarder,
@@ -99,12 +114,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   return {
     address: mainAddress,
+    reopenLogs: () => audit.reopen(),
     async close() {
       await Promise.all(servers.map((s) => drain(s)));
       forwarder.close();
       fanout?.close();
       await tls.close();
-      users?.close();
+      await users?.close();
+      await groups.close();
+      await audit.close();
       await pool?.close();
     },
   };
@@ -126,7 +144,7 @@ export function configureTimeouts(server: Server, config: Pick<Config, 'upstream
 function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
   const name = hostName(req.headers.host ?? '');
   const path = req.url ?? '/';
-  if (name === null || !path.startsWith('/')) return sendRegistryError(res, 400, 'BAD_REQUEST', 'missing or malformed Host header');
+  if (name === null || !path.startsWith('/')) return sendRegistryError(res, 'BAD_REQUEST', 'missing or malformed Host header');
   const port = httpsPort === 443 ? '' : `:${httpsPort}`;
   res.writeHead(308, { location: `https://${name}${port}${path}`, 'content-length': 0 });
   res.end();

@@ -1,10 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthConfig } from '../config/types.js';
-import type { RegistryErrorCode } from '../proxy/errors.js';
+import type { AccessPolicy } from '../access/policy.js';
+import type { Caller } from '../access/rules.js';
+import type { RegistryErrorCode } from '../registry/errors.js';
+import type { Route } from '../registry/route.js';
+import { formatScope, type Access } from '../registry/scope.js';
 import { parseAuthorization } from './credentials.js';
-import { accessForRequest } from './route.js';
-import { grantedActions } from './policy.js';
-import { formatScope, type Access } from './scope.js';
 import { covers, type TokenAuthority } from './token.js';
 import { basicChallenge, bearerChallenge } from './challenge.js';
 import type { UserStore } from './users.js';
@@ -17,62 +18,79 @@ export interface TokenService {
 }
 
 export type Verdict =
-  | { allow: true; subject: string | null }
+  | { ok: true; subject: string | null; caller: Caller }
   | {
-      allow: false;
-      status: 401 | 403 | 429;
+      ok: false;
       code: RegistryErrorCode;
       message: string;
       challenge?: string;
       retryAfterSeconds?: number;
       subject: string | null;
+      /** The user name of a wrong password (for the audit log); never the password. */
+      failedLogin?: string;
     };
 
-interface Caller {
+interface Identity {
   subject: string | null;
-  /** Set when the caller came with a token: it may do exactly what the token says. */
-  tokenAccess?: Access[];
+  /** Set when the caller came with a token: it may do at most what the token says. */
+  tokenAccess?: readonly Access[];
 }
 
 /**
- * identify → authorize for one /v2/ request. Basic credentials are checked against htpasswd
- * (cached after the first success); Bearer tokens are checked for signature, expiry and service,
- * then for covering the request. What an identity may do comes from policy.ts alone.
+ * identify → authorize for one /v2/ request whose route the pipeline has decided. Basic
+ * credentials are checked against htpasswd (cached after the first success); Bearer tokens for
+ * signature, expiry and service, then for covering the request. Either way the access rules are
+ * asked too, on every request: a token never outlives a rule that was tightened.
  */
 export class AuthGate {
   constructor(
     private readonly auth: AuthConfig,
     private readonly users: UserStore | null,
     private readonly authority: TokenAuthority | null,
+    private readonly policy: AccessPolicy,
   ) {}
 
-  async check(method: string, pathname: string, query: URLSearchParams, headers: IncomingHttpHeaders, token: TokenService): Promise<Verdict> {
-    if (this.auth.mode === 'none') return { allow: true, subject: null };
+  async check(route: Route, headers: IncomingHttpHeaders, token: TokenService): Promise<Verdict> {
+    if (this.auth.mode === 'none') return { ok: true, subject: null, caller: this.policy.caller(null) };
     const identified = await this.identify(headers.authorization, token);
     if ('deny' in identified) return identified.deny;
-    const caller = identified;
-    const route = accessForRequest(method, pathname, query);
+    const identity = identified;
+    const caller = this.policy.caller(identity.subject);
+    const pass: Verdict = { ok: true, subject: identity.subject, caller };
 
-    if (route.kind === 'ping') {
-      // Clients choose their auth scheme from this answer; anonymous must see the challenge.
-      if (caller.subject !== null || caller.tokenAccess) return { allow: true, subject: caller.subject };
-      return this.unauthorized(caller, token, [], 'authentication required');
+    switch (route.kind) {
+      case 'ping':
+        // Clients choose their auth scheme from this answer; anonymous must see the challenge.
+        return identity.subject !== null || identity.tokenAccess ? pass : this.unauthorized(identity, token, [], 'authentication required');
+      case 'unknown':
+        if (this.policy.mayDoEverything(caller) && (identity.subject !== null || identity.tokenAccess)) return pass;
+        if (identity.subject === null && !identity.tokenAccess) return this.unauthorized(identity, token, [], 'authentication required');
+        return {
+          ok: false,
+          code: 'DENIED',
+          message: 'this request is not one the proxy can authorize (odd path, method or encoding); only callers allowed "*" on "**" may send it',
+          subject: identity.subject,
+        };
+      case 'catalog':
+      case 'repository': {
+        const missing = route.needs.filter((needed) => !this.permits(identity, caller, needed));
+        if (missing.length === 0) return pass;
+        const what = missing.map(describeAccess).join('; ');
+        if (identity.subject === null && !identity.tokenAccess) return this.unauthorized(identity, token, missing, `authentication required to ${what}`);
+        // A token narrower than what the rules allow: a new token helps, so say which scope to ask.
+        if (identity.tokenAccess && missing.every((needed) => this.policy.decide(caller, needed).ok)) {
+          return this.unauthorized(identity, token, missing, `token does not allow to ${what}`);
+        }
+        // Final: no token would help. A 403 with our message is what every client prints at once;
+        // a 401 here sends docker, skopeo and containerd round the token endpoint again before
+        // they give up with a generic "requested access to the resource is denied".
+        const message = identity.subject === null ? `authentication required to ${what}: anonymous callers may not; log in first` : `user "${identity.subject}" may not ${what}`;
+        return { ok: false, code: 'DENIED', message, subject: identity.subject };
+      }
     }
-    if (route.kind === 'unknown') {
-      if (caller.subject !== null) return { allow: true, subject: caller.subject };
-      return this.unauthorized(caller, token, [], 'authentication required');
-    }
-    const missing = route.access.filter((needed) => !this.permits(caller, needed));
-    if (missing.length === 0) return { allow: true, subject: caller.subject };
-    const what = missing.map(describeAccess).join('; ');
-    if (caller.subject !== null && !caller.tokenAccess) {
-      return { allow: false, status: 403, code: 'DENIED', message: `user "${caller.subject}" may not ${what}`, subject: caller.subject };
-    }
-    const message = caller.subject === null ? `authentication required to ${what}` : `token does not allow to ${what}`;
-    return this.unauthorized(caller, token, missing, message);
   }
 
-  private async identify(header: string | undefined, token: TokenService): Promise<Caller | { deny: Verdict }> {
+  private async identify(header: string | undefined, token: TokenService): Promise<Identity | { deny: Verdict }> {
     const credentials = parseAuthorization(header);
     switch (credentials.kind) {
       case 'none':
@@ -85,11 +103,11 @@ export class AuthGate {
         } catch (err) {
           // More bcrypt checks queued than the pool takes: shed load instead of stalling everyone.
           if (err instanceof VerifyBusyError) {
-            return { deny: { allow: false, status: 429, code: 'TOOMANYREQUESTS', message: 'too many password checks at once, retry shortly', retryAfterSeconds: 1, subject: null } };
+            return { deny: { ok: false, code: 'TOOMANYREQUESTS', message: 'too many password checks at once, retry shortly', retryAfterSeconds: 1, subject: null } };
           }
           throw err;
         }
-        return { deny: this.unauthorized({ subject: null }, token, [], 'invalid username or password') };
+        return { deny: { ...this.unauthorized({ subject: null }, token, [], 'invalid username or password'), failedLogin: credentials.user } as Verdict };
       case 'bearer': {
         if (!this.authority) return { deny: this.unauthorized({ subject: null }, token, [], 'bearer tokens are not accepted here; use Basic credentials') };
         const verified = this.authority.verify(credentials.token, token.service);
@@ -101,19 +119,18 @@ export class AuthGate {
     }
   }
 
-  private permits(caller: Caller, needed: Access): boolean {
-    if (caller.tokenAccess) return covers(caller.tokenAccess, needed);
-    const granted = grantedActions(this.auth.mode, caller.subject, needed, { publicCatalog: this.auth.publicCatalog });
-    return needed.actions.every((a) => granted.includes(a));
+  private permits(identity: Identity, caller: Caller, needed: Access): boolean {
+    if (identity.tokenAccess && !covers(identity.tokenAccess, needed)) return false;
+    return this.policy.decide(caller, needed).ok;
   }
 
   /**
-   * A user's token that lacks a scope gets `insufficient_scope`, so the client fetches a better one.
-   * An anonymous caller lacks authentication, not scope: per RFC 6750 that challenge carries no
-   * error code — and docker then prints our "unauthorized: …" message instead of its generic
-   * "denied: requested access to the resource is denied".
+   * A token that lacks a scope the caller may have gets `insufficient_scope`: the client fetches a
+   * better token. (Without `error=` containerd 1.6 retries a body-carrying request for ever.) A
+   * caller without any token gets the plain challenge (no error code, RFC 6750): that is what
+   * makes it fetch its first token.
    */
-  private unauthorized(caller: Caller, token: TokenService, scopes: Access[], message: string, error?: 'invalid_token'): Verdict {
+  private unauthorized(identity: Identity, token: TokenService, scopes: Access[], message: string, error?: 'invalid_token'): Verdict & { ok: false } {
     const challenge =
       this.auth.challenge === 'basic' || !this.authority
         ? basicChallenge(this.auth.realm)
@@ -121,13 +138,15 @@ export class AuthGate {
             realm: token.realm,
             service: token.service,
             scope: scopes.length ? scopes.map(formatScope) : undefined,
-            error: error ?? (caller.tokenAccess && caller.subject !== null && scopes.length ? 'insufficient_scope' : undefined),
+            error: error ?? (identity.tokenAccess && scopes.length ? 'insufficient_scope' : undefined),
           });
-    return { allow: false, status: 401, code: 'UNAUTHORIZED', message, challenge, subject: caller.subject };
+    return { ok: false, code: 'UNAUTHORIZED', message, challenge, subject: identity.subject };
   }
 }
 
 function describeAccess(a: Access): string {
   if (a.type === 'registry') return 'list repositories';
-  return `${a.actions.join('+')} ${a.name}`;
+  if (a.actions.includes('push')) return `push to ${a.name}`;
+  if (a.actions.includes('delete')) return `delete from ${a.name}`;
+  return `pull from ${a.name}`;
 }

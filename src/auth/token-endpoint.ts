@@ -1,38 +1,41 @@
 /**
- * GET /token — the proxy as its own Docker token service.
+ * GET /token and POST /token — the proxy as its own Docker token service.
  *
  * How real clients use it, and why the answers are what they are:
  * - `docker login` asks for a token with no scope, with the typed credentials: valid → 200 (login
  *   succeeds), wrong → 401 (login fails). This is the only place a wrong password is caught at
  *   login time, which is the point of the token flow.
- * - `docker pull` / skopeo without credentials ask anonymously with the pull scope. read-public:
- *   a pull token. private: 401 right here, so the client stops with "unauthorized: authentication
- *   required" instead of fetching a useless empty token and failing one round trip later; the
- *   same for a scope-less anonymous request, so `docker login` without credentials fails too.
+ * - Callers without credentials get a token with what anonymous callers may have — in `private`
+ *   mode nothing. The `/v2/` request then fails at once with `insufficient_scope` and the
+ *   proxy's message. A 401 here instead made docker retry a push for 50 s and podman print
+ *   "invalid username/password" though no password was given (Docker Hub answers the same way).
  * - An authenticated caller asking more than it may have gets a token with less (the spec's
- *   "grant what you can"); the registry request it cannot make then ends in 401
- *   insufficient_scope / DENIED from the pipeline, which names the missing scope.
- * - `offline_token`, `client_id` and `account` are accepted and ignored: no refresh tokens are
- *   handed out, and the account is whoever the Basic credentials prove.
+ *   "grant what you can"); the request it cannot make then ends in 401 insufficient_scope.
+ * - POST is the OAuth2 form that containerd (ctr, BuildKit, nerdctl) always uses when it has
+ *   credentials (`grant_type=password`); it falls back to GET only on 400/401/404/405. Refresh
+ *   tokens are never handed out, so `grant_type=refresh_token` gets 400 and containerd asks again
+ *   with GET.
+ * - `offline_token`, `client_id`, `access_type` and `account` are accepted and ignored: the account
+ *   is whoever the credentials prove.
  */
 import type { AuthMode } from '../config/types.js';
+import type { AccessPolicy } from '../access/policy.js';
 import { basicChallenge } from './challenge.js';
-import { registryErrorBody, type RegistryErrorCode } from '../proxy/errors.js';
+import { registryErrorBody, statusOf, type RegistryErrorCode } from '../registry/errors.js';
 import type { Credentials } from './credentials.js';
-import { intersect, policyFor, type Subject } from './policy.js';
-import { mergeAccess, parseScope, type Access } from './scope.js';
+import { mergeAccess, parseScope, type Access } from '../registry/scope.js';
 import { MAX_TOKEN_LENGTH, type TokenAuthority } from './token.js';
 import { VerifyBusyError } from './verify-pool.js';
 
 export interface TokenEndpointContext {
   mode: AuthMode;
-  publicCatalog: boolean;
+  policy: AccessPolicy;
   users: { verify(user: string, password: string): Promise<boolean> };
   authority: TokenAuthority;
   /** The service this proxy issues tokens for (its host name unless configured otherwise). */
   expectedService: string;
-  /** Realm of the Basic challenge on a 401. */
-  realm?: string;
+  /** Realm of the Basic challenge on a 401 (`auth.realm`). */
+  realm: string;
 }
 
 export interface TokenResponse {
@@ -41,11 +44,12 @@ export interface TokenResponse {
   body: string;
   /** Who the token was issued to, for the access log; null for anonymous or refused callers. */
   subject: string | null;
+  /** The user name of a wrong password (for the audit log); never the password. */
+  failedLogin?: string;
 }
 
 /** docker asks 1–3 scopes (a cross-repository mount is 2); more is not a client we know. */
 export const MAX_SCOPES = 16;
-const DEFAULT_REALM = 'Registry realm';
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
 
@@ -55,34 +59,43 @@ export async function answerTokenRequest(
   ctx: TokenEndpointContext,
 ): Promise<TokenResponse> {
   const services = query.getAll('service');
-  if (services.length > 1) return failure(400, 'UNSUPPORTED', 'more than one service parameter');
+  if (services.length > 1) return failure('BAD_REQUEST', 'more than one service parameter');
   // A missing service is what hand-made curl requests look like; the token names ours anyway.
   if (services.length === 1 && services[0] !== ctx.expectedService) {
-    return failure(400, 'UNSUPPORTED', `this token service is for "${ctx.expectedService}", not "${services[0]}"`);
+    return failure('BAD_REQUEST', `this token service is for "${ctx.expectedService}", not "${services[0]}"`);
   }
 
   const asked = askedAccess(query);
-  if (asked === null) return failure(400, 'UNSUPPORTED', `too many scopes (at most ${MAX_SCOPES})`);
+  if (asked === null) return failure('BAD_REQUEST', `too many scopes (at most ${MAX_SCOPES})`);
 
   const identified = await identify(credentials, ctx);
   if ('status' in identified) return identified;
   const subject = identified.subject;
 
-  const policy = policyFor(ctx.mode, { publicCatalog: ctx.publicCatalog });
-  const access = asked.map((a) => ({ ...a, actions: intersect(a.actions, policy.granted(subject, a)) }));
+  const caller = ctx.policy.caller(subject);
+  const access = asked.map((a) => ({ ...a, actions: ctx.policy.allowed(caller, a) }));
   const issued = ctx.authority.issue({ subject, service: ctx.expectedService, access });
-  if (issued.token.length > MAX_TOKEN_LENGTH) return failure(400, 'UNSUPPORTED', 'the requested scopes do not fit in a token');
+  if (issued.token.length > MAX_TOKEN_LENGTH) return failure('BAD_REQUEST', 'the requested scopes do not fit in a token');
 
   return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(issued), subject };
 }
 
 /**
- * POST /token is the OAuth2 form (password or refresh-token grant). Clients use it only when they
- * hold a refresh token for this host, which this service never hands out; a clear JSON 404 says
- * "not here" instead of an HTML page the client cannot parse.
+ * POST /token with an OAuth2 form (`grant_type=password&username=…&password=…&scope=…&service=…`):
+ * the same answer as GET with those credentials.
  */
-export function answerTokenPost(): TokenResponse {
-  return failure(404, 'UNSUPPORTED', 'OAuth2 token requests are not supported; use GET /token with Basic credentials');
+export async function answerTokenPost(form: URLSearchParams, ctx: TokenEndpointContext): Promise<TokenResponse> {
+  const grant = form.get('grant_type');
+  if (grant !== 'password') {
+    return failure('BAD_REQUEST', `grant_type "${grant ?? ''}" is not supported (this service issues no refresh tokens); use "password" or GET /token`);
+  }
+  const user = form.get('username') ?? '';
+  const password = form.get('password') ?? '';
+  const credentials: Credentials = user === '' && password === '' ? { kind: 'none' } : { kind: 'basic', user, password };
+  const query = new URLSearchParams();
+  for (const service of form.getAll('service')) query.append('service', service);
+  for (const scope of form.getAll('scope')) query.append('scope', scope);
+  return answerTokenRequest(query, credentials, ctx);
 }
 
 /** Scopes asked, merged per resource, unparseable ones dropped; null when there are too many to consider. */
@@ -92,8 +105,8 @@ export function askedAccess(query: URLSearchParams): Access[] | null {
   return mergeAccess(raw.map(parseScope).filter((a): a is Access => a !== null));
 }
 
-async function identify(credentials: Credentials, ctx: TokenEndpointContext): Promise<{ subject: Subject } | TokenResponse> {
-  const realm = ctx.realm ?? DEFAULT_REALM;
+async function identify(credentials: Credentials, ctx: TokenEndpointContext): Promise<{ subject: string | null } | TokenResponse> {
+  const realm = ctx.realm;
   // No auth at all: credentials are neither needed nor checked.
   if (ctx.mode === 'none') return { subject: null };
   switch (credentials.kind) {
@@ -102,14 +115,14 @@ async function identify(credentials: Credentials, ctx: TokenEndpointContext): Pr
     case 'bearer':
       return unauthorized(realm, 'the token service takes Basic credentials, not a bearer token');
     case 'none':
-      return ctx.mode === 'private' ? unauthorized(realm, 'authentication required') : { subject: null };
+      return { subject: null };
     case 'basic':
       try {
         const ok = await ctx.users.verify(credentials.user, credentials.password);
-        return ok ? { subject: credentials.user } : unauthorized(realm, 'invalid username or password');
+        return ok ? { subject: credentials.user } : { ...unauthorized(realm, 'invalid username or password'), failedLogin: credentials.user };
       } catch (err) {
         if (err instanceof VerifyBusyError) {
-          return { ...failure(429, 'TOOMANYREQUESTS', 'too many logins at once, retry shortly'), headers: { ...JSON_HEADERS, 'Retry-After': '1' } };
+          return { ...failure('TOOMANYREQUESTS', 'too many logins at once, retry shortly'), headers: { ...JSON_HEADERS, 'Retry-After': '1' } };
         }
         throw err;
       }
@@ -117,11 +130,11 @@ async function identify(credentials: Credentials, ctx: TokenEndpointContext): Pr
 }
 
 function unauthorized(realm: string, message: string): TokenResponse {
-  const response = failure(401, 'UNAUTHORIZED', message);
+  const response = failure('UNAUTHORIZED', message);
   response.headers['WWW-Authenticate'] = basicChallenge(realm);
   return response;
 }
 
-function failure(status: number, code: RegistryErrorCode, message: string): TokenResponse {
-  return { status, headers: { ...JSON_HEADERS }, body: registryErrorBody(code, message), subject: null };
+export function failure(code: RegistryErrorCode, message: string): TokenResponse {
+  return { status: statusOf(code), headers: { ...JSON_HEADERS }, body: registryErrorBody(code, message), subject: null };
 }

@@ -5,7 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SigningKey } from '../state/signing-key.js';
-import { mergeAccess, sameResource, type Access } from './scope.js';
+import { mergeAccess, sameResource, type Access } from '../registry/scope.js';
 
 export interface TokenOptions {
   ttlSeconds: number;

@@ -6,10 +6,8 @@
  * reported and the previous table stays in force.
  */
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from '../observe/logger.js';
+import { decodeText, WatchedFile, type FileRead, type WatchOptions } from '../files/watched-file.js';
 import { bcryptCost, parseHtpasswd, type SkippedLine } from './htpasswd.js';
 
 /** What the store needs from the verify pool (a fake in tests). */
@@ -22,16 +20,10 @@ export interface UserTableChange {
   skipped: SkippedLine[];
 }
 
-export interface UserStoreOptions {
+export interface UserStoreOptions extends WatchOptions {
   logger: Logger;
   pool: PasswordChecker;
   onChange?: (change: UserTableChange) => void;
-  /** Editors write in several steps; wait for the file to settle before reading it. */
-  debounceMs?: number;
-  /** Fallback for file systems where fs.watch says nothing (NFS, some container mounts). */
-  pollIntervalMs?: number;
-  /** Use fs.watch besides polling (default true; false leaves polling alone, e.g. to test it). */
-  watch?: boolean;
   /** How long a verified user+password pair skips bcrypt. */
   cacheTtlMs?: number;
   cacheMaxEntries?: number;
@@ -79,50 +71,40 @@ export class UserStore {
   private generation = 0;
   private fileState: FileState = 'unknown';
   private fingerprint: string | null = null;
-  private statSignature: string | null = null;
 
   private readonly cacheKeySecret = randomBytes(32);
   private readonly verified = new Map<string, number>();
   private readonly inflight = new Map<string, Promise<boolean>>();
 
-  private watcher: FSWatcher | null = null;
-  private pollTimer: NodeJS.Timeout | null = null;
-  private debounceTimer: NodeJS.Timeout | null = null;
-  private reloading: Promise<void> | null = null;
-  private reloadAgain = false;
-  private closed = false;
-
-  private readonly file: string;
+  private readonly watched: WatchedFile;
   private readonly logger: Logger;
   private readonly pool: PasswordChecker;
   private readonly onChange: ((change: UserTableChange) => void) | undefined;
-  private readonly debounceMs: number;
-  private readonly pollIntervalMs: number;
-  private readonly useFsWatch: boolean;
   private readonly cacheTtlMs: number;
   private readonly cacheMaxEntries: number;
 
   private constructor(file: string, options: UserStoreOptions) {
-    this.file = path.resolve(file);
+    this.watched = new WatchedFile(file, (read) => this.use(read), options);
     this.logger = options.logger;
     this.pool = options.pool;
     this.onChange = options.onChange;
-    this.debounceMs = options.debounceMs ?? 200;
-    this.pollIntervalMs = options.pollIntervalMs ?? 2000;
-    this.useFsWatch = options.watch ?? true;
     this.cacheTtlMs = options.cacheTtlMs ?? 60_000;
     this.cacheMaxEntries = options.cacheMaxEntries ?? 10_000;
   }
 
   static async open(file: string, options: UserStoreOptions): Promise<UserStore> {
     const store = new UserStore(file, options);
-    await store.reload();
-    store.startWatching();
+    await store.watched.start();
     return store;
   }
 
   get filePath(): string {
-    return this.file;
+    return this.watched.file;
+  }
+
+  /** Whether the table has this user (for `access check`; not a timing-safe question). */
+  has(user: string): boolean {
+    return this.users.has(user);
   }
 
   userCount(): number {
@@ -147,31 +129,14 @@ export class UserStore {
     return check;
   }
 
-  /** Re-read the file now (also used by the watcher; safe to call concurrently). */
-  async reload(): Promise<void> {
-    if (this.reloading) {
-      this.reloadAgain = true;
-      return this.reloading;
-    }
-    this.reloading = (async () => {
-      do {
-        this.reloadAgain = false;
-        await this.readFileOnce();
-      } while (this.reloadAgain && !this.closed);
-    })().finally(() => {
-      this.reloading = null;
-    });
-    return this.reloading;
+  /** Re-read the file now (safe to call concurrently). */
+  reload(): Promise<void> {
+    return this.watched.read();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.watcher?.close();
-    this.watcher = null;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
     this.verified.clear();
-    await this.reloading;
+    await this.watched.close();
   }
 
   private async check(user: string, password: string, key: string): Promise<boolean> {
@@ -202,15 +167,12 @@ export class UserStore {
       .digest('base64');
   }
 
-  private async readFileOnce(): Promise<void> {
-    let bytes: Buffer;
-    try {
-      this.statSignature = signatureOf(await stat(this.file));
-      bytes = await readFile(this.file);
-    } catch (err) {
-      this.readFailed(err as NodeJS.ErrnoException);
+  private use(read: FileRead): void {
+    if (!read.ok) {
+      this.readFailed(read.error);
       return;
     }
+    const bytes = read.bytes;
     const fingerprint = createHash('sha256').update(bytes).digest('hex');
     if (fingerprint === this.fingerprint) return;
 
@@ -227,7 +189,7 @@ export class UserStore {
     }
     this.replaceTable(parsed.users, fingerprint);
     this.logSkipped(parsed.skipped);
-    this.logger.info({ file: this.file, users: parsed.users.size, skipped: parsed.skipped.length }, 'htpasswd loaded');
+    this.logger.info({ file: this.watched.file, users: parsed.users.size, skipped: parsed.skipped.length }, 'htpasswd loaded');
     this.onChange?.({ users: parsed.users.size, skipped: parsed.skipped });
   }
 
@@ -242,13 +204,12 @@ export class UserStore {
 
   private readFailed(err: NodeJS.ErrnoException): void {
     if (err.code === 'ENOENT') {
-      this.statSignature = 'missing';
       if (this.fileState === 'unknown') {
         this.fileState = 'missing';
         this.logger.warn(
-          { file: this.file },
-          `htpasswd file ${this.file} does not exist, so nobody can log in; ` +
-            `add a user with: registry-gate passwd add USER --file ${this.file}`,
+          { file: this.watched.file },
+          `htpasswd file ${this.watched.file} does not exist, so nobody can log in; ` +
+            `add a user with: registry-gate passwd add USER --file ${this.watched.file}`,
         );
         return;
       }
@@ -266,78 +227,12 @@ export class UserStore {
       this.fileState === 'loaded'
         ? `keeping the ${this.users.size} user(s) loaded before`
         : 'nobody can log in until it is fixed';
-    this.logger.error({ file: this.file, users: this.users.size }, `htpasswd file not used because ${why}; ${consequence}`);
+    this.logger.error({ file: this.watched.file, users: this.users.size }, `htpasswd file not used because ${why}; ${consequence}`);
   }
 
   private logSkipped(skipped: SkippedLine[]): void {
     for (const s of skipped) {
-      this.logger.warn({ file: this.file, line: s.line, user: s.user, reason: s.reason }, `htpasswd line ${s.line} skipped: ${s.reason}`);
+      this.logger.warn({ file: this.watched.file, line: s.line, user: s.user, reason: s.reason }, `htpasswd line ${s.line} skipped: ${s.reason}`);
     }
-  }
-
-  private startWatching(): void {
-    this.watchDirectory();
-    this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
-    this.pollTimer.unref();
-  }
-
-  /**
-   * The directory, not the file: editors and `passwd` replace the file by rename, which leaves a
-   * watch on the old inode silent, and a file that does not exist yet cannot be watched at all.
-   * Every event triggers a (debounced, content-compared) re-read, which also covers secret mounts
-   * that swap a symlinked directory.
-   */
-  private watchDirectory(): void {
-    if (this.closed || this.watcher || !this.useFsWatch) return;
-    try {
-      this.watcher = watch(path.dirname(this.file), { persistent: false }, () => this.scheduleReload());
-      this.watcher.on('error', () => {
-        this.watcher?.close();
-        this.watcher = null;
-      });
-    } catch {
-      this.watcher = null;
-    }
-  }
-
-  private async poll(): Promise<void> {
-    if (this.closed) return;
-    this.watchDirectory();
-    let signature: string;
-    try {
-      signature = signatureOf(await stat(this.file));
-    } catch (err) {
-      signature = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable';
-    }
-    if (signature !== this.statSignature) {
-      this.statSignature = signature;
-      this.scheduleReload();
-    }
-  }
-
-  private scheduleReload(): void {
-    if (this.closed) return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = null;
-      void this.reload();
-    }, this.debounceMs);
-    this.debounceTimer.unref();
-  }
-}
-
-function signatureOf(s: { ino: number; size: number; mtimeMs: number }): string {
-  return `${s.ino}:${s.size}:${s.mtimeMs}`;
-}
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** null for binary content: a half-copied or wrong file must not be half-used. */
-function decodeText(bytes: Buffer): string | null {
-  try {
-    const text = strictUtf8.decode(bytes);
-    return text.includes('\u0000') ? null : text;
-  } catch {
-    return null;
   }
 }

@@ -4,7 +4,7 @@
  * stream through untouched.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { repositoryTarget } from '../auth/route.js';
+import type { Route } from '../registry/route.js';
 
 export type CachePlan =
   /** May be answered from the cache; a miss fills it. `needsBody`: a HEAD can use a GET's entry, not the reverse. */
@@ -15,10 +15,9 @@ export type CachePlan =
 /** Validators, ranges and no-cache ask the registry itself; such requests neither use nor fill the cache. */
 const BYPASS_HEADERS = ['range', 'if-range', 'if-none-match', 'if-match', 'if-modified-since', 'if-unmodified-since'];
 
-export function cachePlan(method: string, pathname: string, headers: IncomingHttpHeaders): CachePlan | null {
-  const target = repositoryTarget(pathname);
-  if (!target || (target.endpoint !== 'manifest' && target.endpoint !== 'blob')) return null;
-  const { name: repository, endpoint, reference } = target;
+export function cachePlan(method: string, route: Route, headers: IncomingHttpHeaders): CachePlan | null {
+  if (route.kind !== 'repository' || (route.endpoint !== 'manifest' && route.endpoint !== 'blob')) return null;
+  const { name: repository, endpoint, reference } = route;
 
   if (method === 'GET' || method === 'HEAD') {
     if (endpoint === 'blob' && method === 'GET') return null;

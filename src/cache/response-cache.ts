@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { HOP_BY_HOP } from '../proxy/headers.js';
+import type { Route } from '../registry/route.js';
 import { cachePlan, type CachePlan } from './plan.js';
 import { ResponseStore, type CachedAnswer } from './store.js';
 
@@ -38,8 +39,8 @@ export class ResponseCache {
     });
   }
 
-  plan(method: string, pathname: string, headers: IncomingHttpHeaders): CachePlan | null {
-    return cachePlan(method, pathname, headers);
+  plan(method: string, route: Route, headers: IncomingHttpHeaders): CachePlan | null {
+    return cachePlan(method, route, headers);
   }
 
   /**

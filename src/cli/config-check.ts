@@ -1,12 +1,21 @@
 import { loadConfig } from '../config/load.js';
 import { configSchema, type FieldSpec } from '../config/schema.js';
 import { maskUrlPassword } from '../config/mask.js';
+import { rulesForMode } from '../access/rules.js';
+import { describeRule } from '../access/describe.js';
 
 /** Prints the effective config (defaults, file and environment merged) with secrets masked. */
 export function runConfigCheck(configFile: string, out: NodeJS.WritableStream): number {
-  const { config, file, envApplied } = loadConfig(configFile);
+  const { config, file, envApplied, warnings } = loadConfig(configFile);
   out.write(`# ${file} is valid${envApplied.length ? `; environment overrides: ${envApplied.join(', ')}` : ''}\n`);
+  for (const warning of warnings) out.write(`# warning: ${warning}\n`);
   out.write(`${JSON.stringify(mask(config, { kind: 'section', fields: configSchema }), null, 2)}\n`);
+  const rules = config.access ?? rulesForMode(config.auth.mode);
+  out.write(`# access rules in force (${config.access === null ? `those of auth.mode "${config.auth.mode}"` : 'from "access"'}; first match wins, anything unmatched is denied):\n`);
+  rules.forEach((rule, i) => out.write(`#   ${describeRule(rule, i + 1)}\n`));
+  config.protectedTags.forEach((p, i) => {
+    out.write(`# protected tags ${i + 1}: ${p.tags.join(', ')} in ${p.repositories.join(', ')}; may still be moved by: ${p.who.length ? p.who.join(', ') : 'nobody'}\n`);
+  });
   return 0;
 }
 

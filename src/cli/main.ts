@@ -4,11 +4,14 @@ import { parseArgs } from './args.js';
 import { runServe } from './serve.js';
 import { runConfigCheck } from './config-check.js';
 import { runPasswd } from './passwd.js';
+import { runAccessCheck } from './access-check.js';
 
 const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
   registry-gate passwd add|delete|verify USER [--file FILE] [--password-stdin] [--cost N]
-  registry-gate config check [--config FILE]          validate and print the effective config
+  registry-gate config check [--config FILE]          validate and print the effective config and the access rules
+  registry-gate access check USER|anonymous REPOSITORY pull|push|delete [--config FILE]
+                                                      allow or deny, and the rule that decided (exit 0 / 1)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -23,6 +26,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'serve' && positionals.length === 0 && unknownFlags.length === 0) return runServe(configFile);
   if (command === 'config' && positionals.length === 1 && positionals[0] === 'check' && unknownFlags.length === 0) {
     return runConfigCheck(configFile, process.stdout);
+  }
+  if (command === 'access' && positionals[0] === 'check' && unknownFlags.length === 0) {
+    return runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr);
   }
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);

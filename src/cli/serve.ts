@@ -4,9 +4,10 @@ import { createLogger } from '../observe/logger.js';
 import { startServer } from '../server.js';
 
 export async function runServe(configFile: string): Promise<number> {
-  const { config, file, envApplied } = loadConfig(configFile);
+  const { config, file, envApplied, warnings } = loadConfig(configFile);
   const logger = createLogger(config.log.level);
   logger.info({ config: file, envOverrides: envApplied }, 'configuration loaded');
+  for (const warning of warnings) logger.warn(`configuration: ${warning}`);
   const server = await startServer(config, logger);
   return new Promise((resolve) => {
     let stopping = false;
@@ -26,6 +27,10 @@ export async function runServe(configFile: string): Promise<number> {
         },
       );
     };
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 'reopening the audit file');
+      server.reopenLogs();
+    });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

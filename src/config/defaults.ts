@@ -48,5 +48,10 @@ export function defaultConfig(): Config {
     cache: { ttlSeconds: 2, maxMegabytes: 16 },
     redis: null,
     log: { level: 'info' },
+    access: null,
+    groups: {},
+    groupsFile: null,
+    protectedTags: [],
+    audit: { file: null },
   };
 }

@@ -56,7 +56,7 @@ export function overridesFromEnv(
 
 function parseEnvValue(raw: string, spec: FieldSpec): { value: unknown } | { error: string } {
   const trimmed = raw.trim();
-  const nullable = (spec.kind === 'string' || spec.kind === 'section') && spec.nullable === true;
+  const nullable = (spec.kind === 'string' || spec.kind === 'section' || spec.kind === 'records') && spec.nullable === true;
   if (nullable && trimmed === 'null') return { value: null };
   switch (spec.kind) {
     case 'string':
@@ -74,6 +74,8 @@ function parseEnvValue(raw: string, spec: FieldSpec): { value: unknown } | { err
       if (trimmed.startsWith('[')) return parseJson(trimmed);
       return { value: trimmed === '' ? [] : trimmed.split(',').map((s) => s.trim()) };
     case 'section':
+    case 'records':
+    case 'map':
       return parseJson(trimmed);
   }
 }

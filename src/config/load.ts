@@ -7,6 +7,7 @@ import { configSchema } from './schema.js';
 import { parseListenAddress } from './address.js';
 import { checkSection, isPlainObject } from './validate-shape.js';
 import { validateTlsConfig } from '../tls/validate.js';
+import { accessProblems, accessWarnings } from '../access/validate.js';
 import type { Config } from './types.js';
 
 export class ConfigError extends Error {
@@ -22,6 +23,8 @@ export interface LoadedConfig {
   config: Config;
   file: string;
   envApplied: string[];
+  /** Valid but probably not meant (printed by `config check`, logged at start). */
+  warnings: string[];
 }
 
 /**
@@ -44,7 +47,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const config = resolvePaths(merged, dirname(path));
   const crossProblems = crossCheck(config);
   if (crossProblems.length) throw new ConfigError(path, crossProblems);
-  return { config, file: path, envApplied: applied };
+  return { config, file: path, envApplied: applied, warnings: accessWarnings(config) };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -104,6 +107,8 @@ function resolvePaths(config: Config, baseDir: string): Config {
       },
     },
     auth: { ...config.auth, htpasswdFile: abs(config.auth.htpasswdFile) },
+    groupsFile: absOrNull(config.groupsFile),
+    audit: { ...config.audit, file: absOrNull(config.audit.file) },
   };
 }
 
@@ -139,6 +144,7 @@ function crossCheck(c: Config): string[] {
   });
   if (/["\\\r\n]/.test(c.auth.realm)) problems.push('auth.realm: must not contain quotes, backslashes or line breaks');
   problems.push(...validateTlsConfig(c.tls));
+  problems.push(...accessProblems(c));
   if (c.tls.mode === 'acme' && c.tls.acme.challenges.includes('http-01') && c.httpListen === null) {
     problems.push('tls.acme.challenges: "http-01" needs httpListen (the CA connects to port 80 there); set httpListen (e.g. "0.0.0.0:80") or list only "tls-alpn-01"');
   }

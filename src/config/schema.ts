@@ -9,7 +9,11 @@ export type FieldSpec =
   | { kind: 'boolean' }
   | { kind: 'enum'; values: readonly string[] }
   | { kind: 'list'; item: 'string' | { enum: readonly string[] }; minItems?: number }
-  | { kind: 'section'; fields: Record<string, FieldSpec>; nullable?: boolean; secretFields?: boolean };
+  | { kind: 'section'; fields: Record<string, FieldSpec>; nullable?: boolean; secretFields?: boolean }
+  /** A list of objects of one shape (access rules); `required` keys must be present in each. */
+  | { kind: 'records'; fields: Record<string, FieldSpec>; required: readonly string[]; nullable?: boolean }
+  /** An object whose keys are the operator's names (groups), every value of one shape. */
+  | { kind: 'map'; value: FieldSpec };
 
 const str = (nullable = false): FieldSpec => ({ kind: 'string', nullable });
 
@@ -72,4 +76,28 @@ export const configSchema: Record<string, FieldSpec> = {
     kind: 'section',
     fields: { level: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },
   },
+  access: {
+    kind: 'records',
+    nullable: true,
+    required: ['who', 'repositories', 'actions'],
+    fields: {
+      who: { kind: 'list', item: 'string', minItems: 1 },
+      repositories: { kind: 'list', item: 'string', minItems: 1 },
+      actions: { kind: 'list', item: { enum: ['pull', 'push', 'delete', '*'] } },
+      comment: str(),
+    },
+  },
+  groups: { kind: 'map', value: { kind: 'list', item: 'string' } },
+  groupsFile: str(true),
+  protectedTags: {
+    kind: 'records',
+    required: ['repositories', 'tags', 'who'],
+    fields: {
+      repositories: { kind: 'list', item: 'string', minItems: 1 },
+      tags: { kind: 'list', item: 'string', minItems: 1 },
+      who: { kind: 'list', item: 'string' },
+      comment: str(),
+    },
+  },
+  audit: { kind: 'section', fields: { file: str(true) } },
 };

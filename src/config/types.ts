@@ -48,6 +48,22 @@ export interface CacheConfig {
   maxMegabytes: number;
 }
 
+/** One access rule (see access/rules.ts for what a match means). */
+export interface AccessRuleConfig {
+  who: string[];
+  repositories: string[];
+  actions: string[];
+  comment?: string;
+}
+
+export interface ProtectedTagConfig {
+  repositories: string[];
+  tags: string[];
+  /** Who may still move or delete such a tag. */
+  who: string[];
+  comment?: string;
+}
+
 export interface Config {
   listen: string;
   httpListen: string | null;
@@ -61,4 +77,11 @@ export interface Config {
   cache: CacheConfig;
   redis: string | null;
   log: { level: LogLevel };
+  /** null: the rules of `auth.mode` (access/rules.ts, rulesForMode). */
+  access: AccessRuleConfig[] | null;
+  groups: Record<string, string[]>;
+  groupsFile: string | null;
+  protectedTags: ProtectedTagConfig[];
+  /** `file` null: audit lines go to stdout with the access log. */
+  audit: { file: string | null };
 }

@@ -37,6 +37,30 @@ export function checkShape(value: unknown, spec: FieldSpec, path: string, errors
         return;
       }
       checkSection(value, spec.fields, path, errors);
+      return;
+    case 'records':
+      if (value === null && spec.nullable) return;
+      if (!Array.isArray(value)) {
+        errors.push(`${path}: expected a list of objects${spec.nullable ? ' or null' : ''}, got ${describe(value)}`);
+        return;
+      }
+      value.forEach((item, i) => {
+        const itemPath = `${path}[${i}]`;
+        if (!isPlainObject(item)) {
+          errors.push(`${itemPath}: expected an object, got ${describe(item)}`);
+          return;
+        }
+        const missing = spec.required.filter((key) => !(key in item));
+        if (missing.length) errors.push(`${itemPath}: missing ${missing.map((k) => `"${k}"`).join(', ')}`);
+        checkSection(item, spec.fields, itemPath, errors);
+      });
+      return;
+    case 'map':
+      if (!isPlainObject(value)) {
+        errors.push(`${path}: expected an object, got ${describe(value)}`);
+        return;
+      }
+      for (const [key, v] of Object.entries(value)) checkShape(v, spec.value, `${path}.${key}`, errors);
   }
 }
 

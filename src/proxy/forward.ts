@@ -1,12 +1,13 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { createProxyServer } from 'http-proxy-3';
-import { repositoryTarget } from '../auth/route.js';
+import { Readable } from 'node:stream';
+import type { Route } from '../registry/route.js';
 import type { UpstreamTap } from '../cache/response-cache.js';
 import type { Logger } from '../observe/logger.js';
 import { createBlobRelay } from './blob-relay.js';
-import { sendRegistryError } from './errors.js';
-import { API_VERSION, API_VERSION_HEADER } from './headers.js';
+import { sendRegistryError } from '../registry/errors.js';
+import { API_VERSION, API_VERSION_HEADER } from '../registry/api-version.js';
 
 export interface ForwardOutcome {
   /** Status the registry answered with, if it answered. */
@@ -17,9 +18,18 @@ export interface ForwardOutcome {
   cache?: 'hit' | 'miss';
 }
 
+export interface ForwardOptions {
+  /** The route the pipeline authorized: what decides the way (blob relay or general). */
+  route: Route;
+  /** Sees the registry's answer before its body flows (response cache). */
+  tap?: UpstreamTap;
+  /** The request body, when the pipeline had to read it first (a protected tag's manifest). */
+  body?: Buffer;
+}
+
 export interface Forwarder {
-  /** Streams the exchange to the registry and back. Headers must already be prepared; `tap` sees the registry's answer. */
-  forward(req: IncomingMessage, res: ServerResponse, outcome: ForwardOutcome, tap?: UpstreamTap): void;
+  /** Streams the exchange to the registry and back, with the request target byte for byte as it came. Headers must already be prepared. */
+  forward(req: IncomingMessage, res: ServerResponse, outcome: ForwardOutcome, options: ForwardOptions): void;
   close(): void;
 }
 
@@ -55,7 +65,10 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
   const taps = new WeakMap<IncomingMessage, UpstreamTap>();
 
   // A URL object, not the string: http-proxy-3 would otherwise parse the target again on every request.
-  const proxy = createProxyServer({ target, agent, xfwd: false, changeOrigin: false, ws: false });
+  // toProxy: the request target goes out as the client sent it (joined to the upstream's path).
+  // Without it http-proxy-3 rebuilds it with new URL(), which resolves dot segments, turns `\`
+  // into `/` and drops `#…`: the registry would receive a path other than the one authorized.
+  const proxy = createProxyServer({ target, agent, xfwd: false, changeOrigin: false, ws: false, toProxy: true });
 
   proxy.on('proxyReq', (proxyReq, req) => {
     if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0) coalesceWrites(req, proxyReq);
@@ -81,9 +94,9 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
       return;
     }
     if (code === 'UPSTREAM_TIMEOUT') {
-      sendRegistryError(res, 504, 'UNAVAILABLE', `the registry did not answer within ${opts.timeoutSeconds}s (upstreamTimeoutSeconds)`);
+      sendRegistryError(res, 'GATEWAY_TIMEOUT', `the registry did not answer within ${opts.timeoutSeconds}s (upstreamTimeoutSeconds)`);
     } else {
-      sendRegistryError(res, 502, 'UNAVAILABLE', `the registry at ${target.host} cannot be reached (${code})`);
+      sendRegistryError(res, 'UNAVAILABLE', `the registry at ${target.host} cannot be reached (${code})`);
     }
     opts.logger.warn({ err: { code, message }, upstream: target.host }, 'upstream request failed');
   };
@@ -98,12 +111,13 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
   const relay = createBlobRelay(target, timeoutMs);
 
   return {
-    forward(req, res, outcome, tap) {
+    forward(req, res, outcome, { route, tap, body }) {
       outcomes.set(req, outcome);
       if (tap) taps.set(req, tap);
       // Set before the upstream answers so the registry's own value, when it sends one, wins.
       res.setHeader(API_VERSION_HEADER, API_VERSION);
-      if (relay && !tap && isBlobFetch(req)) {
+      if (body) return void proxy.web(req, res, { buffer: Readable.from([body]) });
+      if (relay && !tap && req.method === 'GET' && route.kind === 'repository' && route.endpoint === 'blob') {
         const general = (): void => void proxy.web(req, res);
         const failed = (code: string): void =>
           answerFailure(res, outcome, code, code === 'UPSTREAM_TIMEOUT' ? `no answer from the registry for ${opts.timeoutSeconds}s` : 'the connection to the registry failed');
@@ -138,12 +152,4 @@ function coalesceWrites(body: IncomingMessage, upstream: http.ClientRequest): vo
     upstream.cork();
     setImmediate(uncork);
   });
-}
-
-/** GET /v2/<name>/blobs/<digest>: what the blob relay takes (the general path serves it just as well, only slower). */
-function isBlobFetch(req: IncomingMessage): boolean {
-  if (req.method !== 'GET') return false;
-  const url = req.url ?? '';
-  const queryAt = url.indexOf('?');
-  return repositoryTarget(queryAt === -1 ? url : url.slice(0, queryAt))?.endpoint === 'blob';
 }

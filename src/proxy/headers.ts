@@ -1,9 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientView } from './client-view.js';
 
-export const API_VERSION_HEADER = 'docker-distribution-api-version';
-export const API_VERSION = 'registry/2.0';
-
 /**
  * Headers that must never reach the registry as the client sent them:
  * - credentials: the registry runs without auth behind us and must not see passwords or tokens;

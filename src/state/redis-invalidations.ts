@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { isRepositoryName } from '../auth/scope.js';
+import { isRepositoryName } from '../registry/scope.js';
 import { maskUrlPassword } from '../config/mask.js';
 import type { Logger } from '../observe/logger.js';
 import { redisClient } from './redis-client.js';

@@ -58,10 +58,33 @@ describe('token service', () => {
     assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAUTHORIZED');
   });
 
-  test('wrong credentials get 401 at the token endpoint; anonymous gets nothing in private mode', async () => {
+  test('wrong credentials get 401 at the token endpoint; anonymous gets a token with nothing in private mode, refused at once', async () => {
     assert.equal((await tokenFor('repository:a/app:pull', { user: 'alice', pass: 'wrong' })).status, 401);
     assert.equal((await tokenFor('repository:a/app:pull', { user: 'bob', pass: 'x' })).status, 401);
-    assert.equal((await tokenFor('repository:a/app:pull')).status, 401);
+    const anonymous = await tokenFor('repository:a/app:pull');
+    assert.equal(anonymous.status, 200);
+    assert.deepEqual(anonymous.access, []);
+    const refused = await get(`${proxy.url}/v2/a/app/manifests/latest`, { auth: { bearer: anonymous.token! } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers['www-authenticate'], undefined);
+    const error = JSON.parse(refused.body.toString()).errors[0];
+    assert.equal(error.code, 'DENIED');
+    assert.match(error.message, /authentication required to pull from a\/app/);
+  });
+
+  test('POST /token with grant_type=password (containerd) issues the token; a refresh grant gets 400', async () => {
+    const form = (fields: Record<string, string>) =>
+      request(`${proxy.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+    const granted = await form({ grant_type: 'password', username: ALICE.user, password: ALICE.pass, service, scope: 'repository:team-a/app:pull,push', client_id: 'ctr' });
+    assert.equal(granted.status, 200);
+    const body = JSON.parse(granted.body.toString()) as { access_token: string };
+    assert.equal((await startUpload('team-a/app', body.access_token)).status, 202);
+    const wrong = await form({ grant_type: 'password', username: ALICE.user, password: 'nope', service });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers['www-authenticate'], 'Basic realm="Registry realm"');
+    assert.equal((await form({ grant_type: 'refresh_token', refresh_token: 'x', service })).status, 400);
+    const huge = await form({ grant_type: 'password', username: 'x'.repeat(20_000), password: 'y', service });
+    assert.equal(huge.status, 413);
   });
 
   test('a token for repository A pushes to A and cannot push to B', async () => {
@@ -75,7 +98,7 @@ describe('token service', () => {
     assert.equal(other.status, 401);
     const challenge = String(other.headers['www-authenticate']);
     assert.match(challenge, /error="insufficient_scope"/);
-    assert.match(challenge, /scope="repository:team-b\/app:push"/);
+    assert.match(challenge, /scope="repository:team-b\/app:pull,push"/);
   });
 
   test('forged, expired, other-service and other-key tokens are refused', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basicChallenge, bearerChallenge } from '../../src/auth/challenge.js';
-import { registryErrorBody as registryError } from '../../src/proxy/errors.js';
+import { registryErrorBody as registryError } from '../../src/registry/errors.js';
 
 test('bearer challenge as docker expects it', () => {
   assert.equal(bearerChallenge({ realm: 'https://reg.example:8443/token', service: 'reg.example:8443' }), 'Bearer realm="https://reg.example:8443/token",service="reg.example:8443"');

@@ -7,6 +7,9 @@ import { answerTokenPost, answerTokenRequest, MAX_SCOPES, type TokenEndpointCont
 import { TokenAuthority } from '../../src/auth/token.js';
 import { VerifyBusyError } from '../../src/auth/verify-pool.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
+import { AccessPolicy } from '../../src/access/policy.js';
+import { AccessRules, rulesForMode } from '../../src/access/rules.js';
+import type { AccessRuleConfig } from '../../src/config/types.js';
 
 const SERVICE = 'registry.example.com';
 const secret = randomBytes(32);
@@ -14,8 +17,13 @@ const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSecon
 const passwords = new Map([['alice', 'wonderland']]);
 const users = { verify: async (user: string, password: string) => passwords.get(user) === password };
 
-function ctx(mode: AuthMode, extra: Partial<TokenEndpointContext> = {}): TokenEndpointContext {
-  return { mode, publicCatalog: false, users, authority, expectedService: SERVICE, ...extra };
+const noGroups = { groupsOf: (user: string | null) => new Set(user === 'alice' ? ['team-a'] : []) };
+function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[]) {
+  return new AccessPolicy(new AccessRules(rules ?? rulesForMode(mode)), noGroups, publicCatalog);
+}
+function ctx(mode: AuthMode, extra: Partial<TokenEndpointContext> & { publicCatalog?: boolean; rules?: AccessRuleConfig[] } = {}): TokenEndpointContext {
+  const { publicCatalog, rules, ...rest } = extra;
+  return { mode, policy: policy(mode, publicCatalog, rules), users, authority, expectedService: SERVICE, realm: 'Registry realm', ...rest };
 }
 const basic = (user: string, password: string): Credentials => parseAuthorization(`Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`);
 const anonymous: Credentials = { kind: 'none' };
@@ -98,13 +106,42 @@ test('Basic Og== (skopeo/podman without credentials) is anonymous, not a failed 
   assert.deepEqual(v.access, [{ type: 'repository', name: 'a', actions: ['pull'] }]);
 });
 
-test('private, anonymous: 401 with or without scopes, so pulls end in "unauthorized"', async () => {
-  for (const query of [withService(), withService('repository:a:pull')]) {
+test('private, anonymous: a token with no access (the /v2/ request then fails at once), never a 401', async () => {
+  for (const query of [withService(), withService('repository:a:pull,push')]) {
     const answer = await answerTokenRequest(query, anonymous, ctx('private'));
-    assert.equal(answer.status, 401);
-    assert.equal(answer.headers['WWW-Authenticate'], 'Basic realm="Registry realm"');
-    assert.deepEqual(JSON.parse(answer.body), { errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] });
+    assert.equal(answer.status, 200);
+    const v = tokenOf(answer.body).verdict;
+    assert.ok(v.ok);
+    assert.equal(v.subject, null);
+    assert.ok(v.access.every((a) => a.actions.length === 0), JSON.stringify(v.access));
   }
+});
+
+test('a wrong password: 401 with the configured realm, and the user name noted for the audit log', async () => {
+  const answer = await answerTokenRequest(withService(), basic('alice', 'guess'), ctx('private', { realm: 'ACME registry' }));
+  assert.equal(answer.status, 401);
+  assert.equal(answer.headers['WWW-Authenticate'], 'Basic realm="ACME registry"');
+  assert.equal(answer.failedLogin, 'alice');
+  assert.deepEqual(JSON.parse(answer.body), { errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password', detail: null }] });
+});
+
+test('with access rules a token holds what was asked and what the first matching rule allows', async () => {
+  const rules: AccessRuleConfig[] = [
+    { who: ['authenticated'], repositories: ['${user}/**'], actions: ['*'] },
+    { who: ['group:team-a'], repositories: ['team-a/**'], actions: ['pull', 'push'] },
+    { who: ['*'], repositories: ['public/**'], actions: ['pull'] },
+  ];
+  const query = withService('repository:team-a/app:pull,push,delete', 'repository:alice/tool:pull,push,delete', 'repository:team-b/app:pull,push', 'repository:public/x:pull,push');
+  const v = tokenOf((await answerTokenRequest(query, basic('alice', 'wonderland'), ctx('private', { rules }))).body).verdict;
+  assert.ok(v.ok);
+  assert.deepEqual(v.access, [
+    { type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] },
+    { type: 'repository', name: 'alice/tool', actions: ['pull', 'push', 'delete'] },
+    { type: 'repository', name: 'public/x', actions: ['pull'] },
+  ]);
+  const anon = tokenOf((await answerTokenRequest(query, anonymous, ctx('private', { rules }))).body).verdict;
+  assert.ok(anon.ok);
+  assert.deepEqual(anon.access, [{ type: 'repository', name: 'public/x', actions: ['pull'] }]);
 });
 
 test('authenticated: what is asked and allowed, across several scope parameters and space-separated scopes', async () => {
@@ -162,8 +199,24 @@ test('a saturated verify pool → 429 with Retry-After', async () => {
   assert.equal(JSON.parse(answer.body).errors[0].code, 'TOOMANYREQUESTS');
 });
 
-test('POST /token (OAuth2 form) → JSON 404', () => {
-  const answer = answerTokenPost();
-  assert.equal(answer.status, 404);
-  assert.equal(JSON.parse(answer.body).errors[0].code, 'UNSUPPORTED');
+test('POST /token, grant_type=password (containerd): the same token as GET with those credentials', async () => {
+  const form = new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'wonderland', service: SERVICE, scope: 'repository:a:pull,push', client_id: 'containerd-client' });
+  const answer = await answerTokenPost(form, ctx('private'));
+  assert.equal(answer.status, 200);
+  assert.equal(answer.subject, 'alice');
+  const v = tokenOf(answer.body).verdict;
+  assert.ok(v.ok);
+  assert.deepEqual(v.access, [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]);
+
+  const wrong = await answerTokenPost(new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'x', service: SERVICE }), ctx('private'));
+  assert.equal(wrong.status, 401);
+  assert.equal(wrong.failedLogin, 'alice');
+});
+
+test('POST /token with another grant → 400, on which containerd falls back to GET', async () => {
+  for (const grant of ['refresh_token', 'client_credentials', '']) {
+    const answer = await answerTokenPost(new URLSearchParams({ grant_type: grant, refresh_token: 'r', service: SERVICE }), ctx('private'));
+    assert.equal(answer.status, 400, grant);
+    assert.equal(JSON.parse(answer.body).errors[0].code, 'BAD_REQUEST');
+  }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import { covers, MAX_TOKEN_LENGTH, TokenAuthority } from '../../src/auth/token.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
-import type { Access } from '../../src/auth/scope.js';
+import type { Access } from '../../src/registry/scope.js';
 
 function makeKey() {
   const secret = randomBytes(32);

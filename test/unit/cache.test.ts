@@ -1,6 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cachePlan } from '../../src/cache/plan.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { cachePlan as planFor } from '../../src/cache/plan.js';
+import { classifyRequest } from '../../src/registry/route.js';
+
+const cachePlan = (method: string, path: string, headers: IncomingHttpHeaders) => planFor(method, classifyRequest(method, path, new URLSearchParams()), headers);
 import { ResponseStore } from '../../src/cache/store.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;

@@ -5,16 +5,32 @@
  * The decision is only sound if the registry reads the path the same way. distribution decodes
  * percent-escapes and routes on the decoded path, and its name grammar allows `/`; so the path is
  * decoded here too, and anything whose meaning could differ between us and it (encoded slashes or
- * backslashes, dot segments, empty segments, odd characters) is `unknown` — the caller refuses it.
+ * backslashes, dot segments, empty segments, odd characters) is `unknown` — refused for every
+ * caller but those who may do everything, and then forwarded byte for byte as it came.
  */
 import { isRepositoryName, type Access } from './scope.js';
 
-export type Endpoint = 'catalog' | 'manifest' | 'blob' | 'upload' | 'tags' | 'referrers';
+export type RepositoryEndpoint = 'manifest' | 'blob' | 'upload' | 'tags' | 'referrers';
+export type Action = 'pull' | 'push' | 'delete';
 
-export type RouteAccess =
+/**
+ * What a request is, decided once in the pipeline and handed to the gate, the cache, the
+ * forwarder and the audit log, so that no later step reads the path differently.
+ */
+export type Route =
   | { kind: 'ping' }
-  /** Every entry must be granted; the first is the request's own repository (or the catalog). */
-  | { kind: 'access'; access: Access[]; endpoint: Endpoint }
+  | { kind: 'catalog'; needs: Access[] }
+  | {
+      kind: 'repository';
+      endpoint: RepositoryEndpoint;
+      name: string;
+      /** The last path segment: tag or digest (manifests), digest (blobs), upload id, "list" … */
+      reference: string;
+      /** A manifest reference that is a tag rather than a digest. */
+      tag: string | null;
+      /** Every entry must be granted; the first is the request's own repository. */
+      needs: Access[];
+    }
   | { kind: 'unknown' };
 
 const MAX_PATH_LENGTH = 2048;
@@ -24,65 +40,60 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const UPLOAD_ID = /^[A-Za-z0-9_.=-]+$/;
 
-const UNKNOWN: RouteAccess = { kind: 'unknown' };
+const UNKNOWN: Route = { kind: 'unknown' };
 
-export function actionForMethod(method: string): string | null {
-  switch (method.toUpperCase()) {
+export function isTagName(text: string): boolean {
+  return TAG.test(text);
+}
+const CATALOG: Access = { type: 'registry', name: 'catalog', actions: ['*'] };
+
+/**
+ * The actions a method needs on its repository, as distribution's own access controller asks
+ * them (`registry/handlers/app.go`): a write also reads (an upload's status, a manifest's blobs),
+ * so it needs pull and push; a rule therefore means the same here as behind the registry's own
+ * token auth.
+ */
+export function actionsForMethod(method: string): Action[] | null {
+  switch (method) {
     case 'GET':
     case 'HEAD':
-      return 'pull';
+      return ['pull'];
     case 'POST':
     case 'PUT':
     case 'PATCH':
-      return 'push';
+      return ['pull', 'push'];
     case 'DELETE':
-      return 'delete';
+      return ['delete'];
     default:
       return null;
   }
 }
 
-/**
- * Everything the request needs granted. Without `searchParams` the query is not looked at, which
- * misses the extra access of a cross-repository mount: pass it.
- */
-export function accessForRequest(method: string, pathname: string, searchParams?: URLSearchParams): RouteAccess {
-  const route = primaryAccess(method, pathname);
-  if (route.kind !== 'access' || !searchParams) return route;
-  return { ...route, access: [...route.access, ...mountAccess(method, route.endpoint, searchParams)] };
-}
-
-/** The access beyond the request's own repository (today: the source of a cross-repository mount). */
-export function extraAccessForRequest(method: string, pathname: string, searchParams: URLSearchParams): Access[] {
-  const route = primaryAccess(method, pathname);
-  return route.kind === 'access' ? mountAccess(method, route.endpoint, searchParams) : [];
-}
-
-function primaryAccess(method: string, pathname: string): RouteAccess {
+/** The route of one request. `query` matters for a cross-repository mount. */
+export function classifyRequest(method: string, pathname: string, query: URLSearchParams): Route {
   const segments = v2Segments(pathname);
   if (segments === null) return UNKNOWN;
-  const reading = method.toUpperCase() === 'GET' || method.toUpperCase() === 'HEAD';
+  const reading = method === 'GET' || method === 'HEAD';
 
   if (segments.length === 0 || (segments.length === 1 && segments[0] === '')) return reading ? { kind: 'ping' } : UNKNOWN;
-  if (segments.length === 1 && segments[0] === '_catalog') {
-    return reading ? { kind: 'access', endpoint: 'catalog', access: [{ type: 'registry', name: 'catalog', actions: ['*'] }] } : UNKNOWN;
-  }
+  if (segments.length === 1 && segments[0] === '_catalog') return reading ? { kind: 'catalog', needs: [CATALOG] } : UNKNOWN;
 
-  const route = matchRepositoryRoute(segments);
-  if (!route) return UNKNOWN;
-  const action = actionForMethod(method);
-  if (!action) return UNKNOWN;
-  return { kind: 'access', endpoint: route.endpoint, access: [{ type: 'repository', name: route.name, actions: [action] }] };
+  const target = matchRepositoryRoute(segments);
+  const actions = actionsForMethod(method);
+  if (!target || !actions) return UNKNOWN;
+  const own: Access = { type: 'repository', name: target.name, actions };
+  const tag = target.endpoint === 'manifest' && TAG.test(target.reference) ? target.reference : null;
+  return { kind: 'repository', ...target, tag, needs: [own, ...mountAccess(method, target.endpoint, query)] };
 }
 
 /**
  * `POST /v2/B/blobs/uploads/?mount=<digest>&from=A` reads A, so it needs pull on A — otherwise
  * anyone allowed to push somewhere could copy blobs out of any repository whose digests they know.
  */
-function mountAccess(method: string, endpoint: Endpoint, searchParams: URLSearchParams): Access[] {
-  if (method.toUpperCase() !== 'POST' || endpoint !== 'upload') return [];
-  const from = searchParams.get('from');
-  if (!searchParams.has('mount') || from === null) return [];
+function mountAccess(method: string, endpoint: RepositoryEndpoint, query: URLSearchParams): Access[] {
+  if (method !== 'POST' || endpoint !== 'upload') return [];
+  const from = query.get('from');
+  if (!query.has('mount') || from === null) return [];
   // An unparseable `from` makes the registry start a plain upload; nothing is read, nothing to ask.
   if (!isRepositoryName(from)) return [];
   return [{ type: 'repository', name: from, actions: ['pull'] }];
@@ -129,18 +140,12 @@ function decodeSegment(segment: string): string | null {
   return out;
 }
 
-/** The repository, endpoint and last path segment (tag, digest, upload id …) of a /v2/ path; null for anything else. */
-export function repositoryTarget(pathname: string): { name: string; endpoint: Endpoint; reference: string } | null {
-  const segments = v2Segments(pathname);
-  return segments && segments.length > 1 ? matchRepositoryRoute(segments) : null;
-}
-
-function matchRepositoryRoute(segments: string[]): { name: string; endpoint: Endpoint; reference: string } | null {
+function matchRepositoryRoute(segments: string[]): { name: string; endpoint: RepositoryEndpoint; reference: string } | null {
   const n = segments.length;
   const last = segments[n - 1]!;
   const before = segments[n - 2];
   let nameLength: number;
-  let endpoint: Endpoint;
+  let endpoint: RepositoryEndpoint;
 
   if (last === '') {
     // `…/blobs/uploads/`: start an upload.

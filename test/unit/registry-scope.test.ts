@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatScope, isRepositoryName, mergeAccess, parseScope } from '../../src/auth/scope.js';
+import { formatScope, isRepositoryName, mergeAccess, parseScope } from '../../src/registry/scope.js';
 
 test('repository scopes with one or several actions', () => {
   assert.deepEqual(parseScope('repository:library/alpine:pull'), { type: 'repository', name: 'library/alpine', actions: ['pull'] });

@@ -1,13 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accessForRequest, extraAccessForRequest } from '../../src/auth/route.js';
+import { classifyRequest, type Route } from '../../src/registry/route.js';
 
 const D = 'sha256:' + 'a'.repeat(64);
-const repo = (name: string, action: string) => [{ type: 'repository', name, actions: [action] }];
+const ACTIONS: Record<string, string[]> = { pull: ['pull'], push: ['pull', 'push'], delete: ['delete'] };
+const repo = (name: string, action: string) => [{ type: 'repository', name, actions: ACTIONS[action]! }];
+const accessForRequest = (method: string, path: string, query = new URLSearchParams()): Route => classifyRequest(method, path, query);
+const needs = (method: string, path: string, query: URLSearchParams) => {
+  const route = classifyRequest(method, path, query);
+  return route.kind === 'repository' ? route.needs : null;
+};
 
 function expectAccess(method: string, path: string, name: string, action: string, endpoint: string) {
   const route = accessForRequest(method, path);
-  assert.deepEqual(route, { kind: 'access', endpoint, access: repo(name, action) }, `${method} ${path}`);
+  assert.ok(route.kind === 'repository', `${method} ${path}`);
+  assert.deepEqual({ endpoint: route.endpoint, name: route.name, needs: route.needs }, { endpoint, name, needs: repo(name, action) }, `${method} ${path}`);
 }
 
 test('ping', () => {
@@ -18,11 +25,7 @@ test('ping', () => {
 });
 
 test('catalog needs registry:catalog:*', () => {
-  assert.deepEqual(accessForRequest('GET', '/v2/_catalog'), {
-    kind: 'access',
-    endpoint: 'catalog',
-    access: [{ type: 'registry', name: 'catalog', actions: ['*'] }],
-  });
+  assert.deepEqual(accessForRequest('GET', '/v2/_catalog'), { kind: 'catalog', needs: [{ type: 'registry', name: 'catalog', actions: ['*'] }] });
   assert.deepEqual(accessForRequest('DELETE', '/v2/_catalog'), { kind: 'unknown' });
 });
 
@@ -103,23 +106,23 @@ test('methods without a registry meaning are unknown', () => {
 
 test('a cross-repository mount also needs pull on the source repository', () => {
   const query = new URLSearchParams({ mount: D, from: 'team/base' });
-  assert.deepEqual(extraAccessForRequest('POST', '/v2/team/app/blobs/uploads/', query), repo('team/base', 'pull'));
-  assert.deepEqual(accessForRequest('POST', '/v2/team/app/blobs/uploads/', query), {
-    kind: 'access',
-    endpoint: 'upload',
-    access: [...repo('team/app', 'push'), ...repo('team/base', 'pull')],
-  });
+  assert.deepEqual(needs('POST', '/v2/team/app/blobs/uploads/', query), [...repo('team/app', 'push'), ...repo('team/base', 'pull')]);
+});
+
+test('a manifest reference is a tag or a digest', () => {
+  const tagged = classifyRequest('PUT', '/v2/a/manifests/v1.0', new URLSearchParams());
+  assert.ok(tagged.kind === 'repository' && tagged.tag === 'v1.0' && tagged.reference === 'v1.0');
+  const byDigest = classifyRequest('DELETE', `/v2/a/manifests/${D}`, new URLSearchParams());
+  assert.ok(byDigest.kind === 'repository' && byDigest.tag === null && byDigest.reference === D);
+  const blob = classifyRequest('GET', `/v2/a/blobs/${D}`, new URLSearchParams());
+  assert.ok(blob.kind === 'repository' && blob.tag === null);
 });
 
 test('no extra access when it is not a mount', () => {
-  assert.deepEqual(extraAccessForRequest('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ digest: D })), []);
-  assert.deepEqual(extraAccessForRequest('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ from: 'base' })), []);
-  assert.deepEqual(extraAccessForRequest('PUT', '/v2/app/blobs/uploads/u1', new URLSearchParams({ mount: D, from: 'base' })), []);
-  assert.deepEqual(extraAccessForRequest('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ mount: D, from: '../x' })), []);
-  assert.deepEqual(extraAccessForRequest('POST', '/v2/a%2fb/blobs/uploads/', new URLSearchParams({ mount: D, from: 'x' })), []);
-  assert.deepEqual(accessForRequest('GET', '/v2/app/tags/list', new URLSearchParams({ n: '10', last: 'x' })), {
-    kind: 'access',
-    endpoint: 'tags',
-    access: repo('app', 'pull'),
-  });
+  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ digest: D }))!.slice(1), []);
+  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ from: 'base' }))!.slice(1), []);
+  assert.deepEqual(needs('PUT', '/v2/app/blobs/uploads/u1', new URLSearchParams({ mount: D, from: 'base' }))!.slice(1), []);
+  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ mount: D, from: '../x' }))!.slice(1), []);
+  assert.equal(needs('POST', '/v2/a%2fb/blobs/uploads/', new URLSearchParams({ mount: D, from: 'x' })), null);
+  assert.deepEqual(needs('GET', '/v2/app/tags/list', new URLSearchParams({ n: '10', last: 'x' })), repo('app', 'pull'));
 });

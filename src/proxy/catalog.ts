@@ -1,0 +1,60 @@
+/**
+ * `/v2/_catalog` for a caller who may not pull everything: the registry's list, filtered to the
+ * repositories the caller may pull, paginated with `n`/`last` and a `Link` header like the
+ * registry's own, so that clients paging through it see consistent pages.
+ */
+import type { UpstreamClient } from './upstream-client.js';
+import { isRepositoryName } from '../registry/scope.js';
+
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+/** What the proxy asks the registry for per round; a filtered page may need several. */
+const UPSTREAM_PAGE = 1000;
+/** A registry with more repositories than this is listed in parts by following `Link`. */
+const MAX_UPSTREAM_ROUNDS = 1000;
+
+export type CatalogPage = { ok: true; repositories: string[]; next: string | null } | { ok: false; reason: string };
+
+export function pageSize(query: URLSearchParams): number | null {
+  const raw = query.get('n');
+  if (raw === null || raw === '') return DEFAULT_PAGE;
+  if (!/^\d{1,7}$/.test(raw)) return null;
+  return Math.min(Math.max(Number(raw), 1), MAX_PAGE);
+}
+
+export async function filteredCatalog(client: UpstreamClient, n: number, last: string | null, mayPull: (name: string) => boolean): Promise<CatalogPage> {
+  const shown: string[] = [];
+  let cursor = last;
+  for (let round = 0; round < MAX_UPSTREAM_ROUNDS; round++) {
+    const query = new URLSearchParams({ n: String(UPSTREAM_PAGE) });
+    if (cursor) query.set('last', cursor);
+    const answer = await client.ask('GET', `/v2/_catalog?${query}`);
+    if (answer.status !== 200) return { ok: false, reason: `the registry answered ${answer.status} to its catalog` };
+    const names = parseRepositories(answer.body);
+    if (names === null) return { ok: false, reason: 'the registry sent a catalog the proxy cannot read' };
+    for (const name of names) {
+      if (!mayPull(name)) continue;
+      // One more than the page holds tells whether there is a next page.
+      if (shown.length === n) return { ok: true, repositories: shown, next: shown[n - 1]! };
+      shown.push(name);
+    }
+    const end = names[names.length - 1];
+    if (names.length < UPSTREAM_PAGE || !answer.headers.get('link') || end === undefined || (cursor !== null && end <= cursor)) break;
+    cursor = end;
+  }
+  return { ok: true, repositories: shown, next: null };
+}
+
+function parseRepositories(body: string): string[] | null {
+  try {
+    const parsed = JSON.parse(body) as { repositories?: unknown };
+    if (!Array.isArray(parsed.repositories)) return null;
+    return parsed.repositories.filter((r): r is string => typeof r === 'string' && isRepositoryName(r));
+  } catch {
+    return null;
+  }
+}
+
+export function nextLink(n: number, next: string): string {
+  return `</v2/_catalog?${new URLSearchParams({ last: next, n: String(n) })}>; rel="next"`;
+}
