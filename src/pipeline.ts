@@ -3,14 +3,13 @@ import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config/types.js';
 import type { Logger } from './observe/logger.js';
-import type { AuthGate, TokenService } from './auth/gate.js';
+import type { AuthGate, PasswordVerifier, TokenService } from './auth/gate.js';
 import type { AccessPolicy } from './access/policy.js';
 import type { ProtectedTags } from './access/protected-tags.js';
 import type { Caller } from './access/rules.js';
 import { parseAuthorization } from './auth/credentials.js';
 import { answerTokenPost, answerTokenRequest, failure, type TokenEndpointContext, type TokenResponse } from './auth/token-endpoint.js';
 import type { TokenAuthority } from './auth/token.js';
-import type { UserStore } from './auth/users.js';
 import type { AuditEntry, AuditSink } from './audit/audit-log.js';
 import { classifyRequest, type Route } from './registry/route.js';
 import { sendRegistryError } from './registry/errors.js';
@@ -21,7 +20,7 @@ import { userAgentBlocker } from './proxy/user-agents.js';
 import { readBody } from './proxy/body.js';
 import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
 import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
-import type { UpstreamClient } from './proxy/upstream-client.js';
+import type { RegistryQuestions } from './proxy/upstream-client.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
 import type { ResponseCache, UpstreamTap } from './cache/response-cache.js';
 
@@ -32,11 +31,11 @@ export interface PipelineDeps {
   policy: AccessPolicy;
   protectedTags: ProtectedTags;
   audit: AuditSink;
-  users: UserStore | null;
+  users: PasswordVerifier | null;
   /** Null when the proxy issues no tokens (auth "none" or challenge "basic"). */
   authority: TokenAuthority | null;
   forwarder: Forwarder;
-  upstream: UpstreamClient;
+  upstream: RegistryQuestions;
   /** Null when `cache.ttlSeconds` is 0. */
   cache: ResponseCache | null;
   readiness: () => Promise<string[]>;
@@ -266,7 +265,7 @@ function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
   if (route?.kind !== 'repository' || (status === 401 && !x.identified)) return null;
   const method = x.req.method;
   const change = { ...base, event: 'change' as const, repository: route.name, bytes: bytesIn };
-  const digest = headerValue(x.res.getHeader('docker-content-digest'));
+  const digest = x.outcome.contentDigest;
   if (method === 'PUT' && route.endpoint === 'manifest') {
     return { ...change, action: 'push', ...(route.tag !== null ? { tag: route.tag } : {}), digest: digest ?? (route.tag === null ? route.reference : undefined) };
   }
@@ -278,10 +277,6 @@ function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
     return { ...change, action: 'delete', ...(route.tag !== null ? { tag: route.tag } : { digest: route.reference }) };
   }
   return null;
-}
-
-function headerValue(value: number | string | string[] | undefined): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
 
 function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {

@@ -1,9 +1,10 @@
 /**
  * Repository and tag patterns of the access rules: `*` stands for any run of characters within one
  * path component, `**` for any run including `/`, `${user}` for the caller's user name as one
- * component. Everything else is literal. Patterns come from the operator; names come from the
- * network, so a pattern compiles to one anchored regular expression whose wildcards are limited
- * in number (a name is at most 255 characters: matching stays polynomial and short).
+ * component. Everything else is literal. Patterns come from the operator, names from the network:
+ * a pattern with up to two wildcards is one anchored regular expression (at most quadratic in a
+ * 255-character name); one with more is matched by a state-set walk that is linear in the name,
+ * since `**a**a**a**b` as a backtracking regex takes hours on "aaaa…".
  */
 
 export const USER_PLACEHOLDER = '${user}';
@@ -35,7 +36,79 @@ export function globProblem(pattern: string, allowSlash: boolean): string | null
   return null;
 }
 
+type Token = { kind: 'char'; char: string } | { kind: 'star' } | { kind: 'any' } | { kind: 'user' };
+
 export function compileGlob(pattern: string): Glob {
+  const head = pattern.split('/')[0]!;
+  const tokens = tokenize(pattern);
+  const wildcards = tokens.filter((t) => t.kind !== 'char').length;
+  const shared = {
+    source: pattern,
+    literalHead: /[*$]/.test(head) ? null : head,
+    userHead: head === USER_PLACEHOLDER,
+    matchesAll: pattern === '**',
+  };
+  if (wildcards > 2) return { ...shared, matches: (name, user) => walk(tokens, name, user) };
+  return { ...shared, matches: regexMatcher(pattern) };
+}
+
+function tokenize(pattern: string): Token[] {
+  const tokens: Token[] = [];
+  for (let i = 0; i < pattern.length; ) {
+    if (pattern.startsWith(USER_PLACEHOLDER, i)) {
+      tokens.push({ kind: 'user' });
+      i += USER_PLACEHOLDER.length;
+    } else if (pattern.startsWith('**', i)) {
+      tokens.push({ kind: 'any' });
+      i += 2;
+    } else if (pattern[i] === '*') {
+      tokens.push({ kind: 'star' });
+      i += 1;
+    } else {
+      tokens.push({ kind: 'char', char: pattern[i]! });
+      i += 1;
+    }
+  }
+  return tokens;
+}
+
+/**
+ * Every position in the pattern that the name read so far can have reached, advanced one
+ * character at a time: O(name × pattern), no backtracking. `${user}` becomes the caller's name.
+ */
+function walk(pattern: Token[], name: string, user: string | null): boolean {
+  const tokens: Token[] = [];
+  for (const t of pattern) {
+    if (t.kind !== 'user') tokens.push(t);
+    else if (user === null || user === '' || user.includes('/')) return false;
+    else for (const char of user) tokens.push({ kind: 'char', char });
+  }
+  const n = tokens.length;
+  let active: Uint8Array = new Uint8Array(n + 1);
+  const close = (set: Uint8Array): Uint8Array => {
+    for (let i = 0; i < n; i++) if (set[i] && tokens[i]!.kind !== 'char') set[i + 1] = 1;
+    return set;
+  };
+  active[0] = 1;
+  close(active);
+  for (const c of name) {
+    const next = new Uint8Array(n + 1);
+    let any = false;
+    for (let i = 0; i < n; i++) {
+      if (!active[i]) continue;
+      const t = tokens[i]!;
+      if (t.kind === 'char' ? t.char === c : t.kind === 'any' || c !== '/') {
+        next[t.kind === 'char' ? i + 1 : i] = 1;
+        any = true;
+      }
+    }
+    if (!any) return false;
+    active = close(next);
+  }
+  return active[n] === 1;
+}
+
+function regexMatcher(pattern: string): (name: string, user: string | null) => boolean {
   let source = '';
   let users = 0;
   for (let i = 0; i < pattern.length; ) {
@@ -55,19 +128,12 @@ export function compileGlob(pattern: string): Glob {
     }
   }
   const regex = new RegExp(`^${source}$`);
-  const head = pattern.split('/')[0]!;
-  return {
-    source: pattern,
-    literalHead: /[*$]/.test(head) ? null : head,
-    userHead: head === USER_PLACEHOLDER,
-    matchesAll: pattern === '**',
-    matches(name, user) {
-      if (users === 0) return regex.test(name);
-      if (user === null) return false;
-      const m = regex.exec(name);
-      if (!m) return false;
-      for (let g = 1; g <= users; g++) if (m[g] !== user) return false;
-      return true;
-    },
+  if (users === 0) return (name) => regex.test(name);
+  return (name, user) => {
+    if (user === null) return false;
+    const m = regex.exec(name);
+    if (!m) return false;
+    for (let g = 1; g <= users; g++) if (m[g] !== user) return false;
+    return true;
   };
 }

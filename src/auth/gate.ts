@@ -8,8 +8,13 @@ import { formatScope, type Access } from '../registry/scope.js';
 import { parseAuthorization } from './credentials.js';
 import { covers, type TokenAuthority } from './token.js';
 import { basicChallenge, bearerChallenge } from './challenge.js';
-import type { UserStore } from './users.js';
 import { VerifyBusyError } from './verify-pool.js';
+
+/** What the gate needs of the user table (UserStore; a fake in table tests). */
+export interface PasswordVerifier {
+  /** May reject with VerifyBusyError when the bcrypt pool is saturated. */
+  verify(user: string, password: string): Promise<boolean>;
+}
 
 /** Where clients fetch tokens, as this request's client sees the proxy. */
 export interface TokenService {
@@ -45,7 +50,7 @@ interface Identity {
 export class AuthGate {
   constructor(
     private readonly auth: AuthConfig,
-    private readonly users: UserStore | null,
+    private readonly users: PasswordVerifier | null,
     private readonly authority: TokenAuthority | null,
     private readonly policy: AccessPolicy,
   ) {}

@@ -20,6 +20,7 @@
  */
 import type { AuthMode } from '../config/types.js';
 import type { AccessPolicy } from '../access/policy.js';
+import type { PasswordVerifier } from './gate.js';
 import { basicChallenge } from './challenge.js';
 import { registryErrorBody, statusOf, type RegistryErrorCode } from '../registry/errors.js';
 import type { Credentials } from './credentials.js';
@@ -30,7 +31,7 @@ import { VerifyBusyError } from './verify-pool.js';
 export interface TokenEndpointContext {
   mode: AuthMode;
   policy: AccessPolicy;
-  users: { verify(user: string, password: string): Promise<boolean> };
+  users: PasswordVerifier;
   authority: TokenAuthority;
   /** The service this proxy issues tokens for (its host name unless configured otherwise). */
   expectedService: string;

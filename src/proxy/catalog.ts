@@ -3,7 +3,7 @@
  * repositories the caller may pull, paginated with `n`/`last` and a `Link` header like the
  * registry's own, so that clients paging through it see consistent pages.
  */
-import type { UpstreamClient } from './upstream-client.js';
+import type { RegistryQuestions } from './upstream-client.js';
 import { isRepositoryName } from '../registry/scope.js';
 
 export const DEFAULT_PAGE = 100;
@@ -22,7 +22,7 @@ export function pageSize(query: URLSearchParams): number | null {
   return Math.min(Math.max(Number(raw), 1), MAX_PAGE);
 }
 
-export async function filteredCatalog(client: UpstreamClient, n: number, last: string | null, mayPull: (name: string) => boolean): Promise<CatalogPage> {
+export async function filteredCatalog(client: RegistryQuestions, n: number, last: string | null, mayPull: (name: string) => boolean): Promise<CatalogPage> {
   const shown: string[] = [];
   let cursor = last;
   for (let round = 0; round < MAX_UPSTREAM_ROUNDS; round++) {

@@ -16,6 +16,8 @@ export interface ForwardOutcome {
   failure?: string;
   /** "hit": answered from the response cache; "miss": forwarded to fill it. */
   cache?: 'hit' | 'miss';
+  /** The registry's Docker-Content-Digest (what a push stored), for the audit log. */
+  contentDigest?: string;
 }
 
 export interface ForwardOptions {
@@ -77,7 +79,11 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
 
   proxy.on('proxyRes', (proxyRes, req, res) => {
     const outcome = outcomes.get(req);
-    if (outcome) outcome.upstreamStatus = proxyRes.statusCode;
+    if (outcome) {
+      outcome.upstreamStatus = proxyRes.statusCode;
+      const digest = proxyRes.headers['docker-content-digest'];
+      if (typeof digest === 'string') outcome.contentDigest = digest;
+    }
     // The registry's Connection header describes our pooled hop, not the client's.
     proxyRes.headers.connection = res.shouldKeepAlive ? 'keep-alive' : 'close';
     // The client would otherwise wait forever for the rest of a body that will never come.

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Caller } from '../access/rules.js';
 import type { ProtectedTags } from '../access/protected-tags.js';
 import { isTagName } from '../registry/route.js';
-import { ANY_MANIFEST, type UpstreamClient } from './upstream-client.js';
+import { ANY_MANIFEST, type RegistryQuestions } from './upstream-client.js';
 
 export type GuardResult = { ok: true } | { ok: false; code: 'DENIED' | 'UNAVAILABLE'; message: string };
 
@@ -20,7 +20,7 @@ export function manifestDigest(body: Buffer): string {
 }
 
 /** The digest `tag` points to, null when the tag does not exist. */
-async function currentDigest(client: UpstreamClient, name: string, tag: string): Promise<string | null> {
+async function currentDigest(client: RegistryQuestions, name: string, tag: string): Promise<string | null> {
   const answer = await client.ask('HEAD', `/v2/${name}/manifests/${tag}`, { accept: ANY_MANIFEST });
   if (answer.status === 404) return null;
   const digest = answer.headers.get('docker-content-digest');
@@ -29,7 +29,7 @@ async function currentDigest(client: UpstreamClient, name: string, tag: string):
 }
 
 /** A manifest PUT to a protected tag: allowed when the tag is new or already has this digest. */
-export async function guardManifestPut(client: UpstreamClient, name: string, tag: string, body: Buffer, protection: number): Promise<GuardResult> {
+export async function guardManifestPut(client: RegistryQuestions, name: string, tag: string, body: Buffer, protection: number): Promise<GuardResult> {
   try {
     const current = await currentDigest(client, name, tag);
     const pushed = manifestDigest(body);
@@ -46,7 +46,7 @@ export async function guardManifestPut(client: UpstreamClient, name: string, tag
 
 /** A manifest DELETE: refused when a protected tag is the reference or points to the digest. */
 export async function guardManifestDelete(
-  client: UpstreamClient,
+  client: RegistryQuestions,
   tags: ProtectedTags,
   caller: Caller,
   name: string,
@@ -76,7 +76,7 @@ export async function guardManifestDelete(
   }
 }
 
-async function listTags(client: UpstreamClient, name: string): Promise<string[]> {
+async function listTags(client: RegistryQuestions, name: string): Promise<string[]> {
   const all: string[] = [];
   let last: string | null = null;
   for (let round = 0; round < MAX_TAG_ROUNDS; round++) {

@@ -16,7 +16,12 @@ export const ANY_MANIFEST =
 
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 
-export class UpstreamClient {
+export interface RegistryQuestions {
+  /** `path` is one the proxy built from names it validated (it starts with /v2/). */
+  ask(method: 'GET' | 'HEAD', path: string, headers?: Record<string, string>): Promise<UpstreamAnswer>;
+}
+
+export class UpstreamClient implements RegistryQuestions {
   private readonly base: string;
 
   constructor(
@@ -26,7 +31,6 @@ export class UpstreamClient {
     this.base = upstream.replace(/\/+$/, '');
   }
 
-  /** `path` is one the proxy built from names it validated (it starts with /v2/). */
   async ask(method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}): Promise<UpstreamAnswer> {
     const res = await fetch(this.base + path, { method, headers, redirect: 'manual', signal: AbortSignal.timeout(this.timeoutMs) });
     const length = Number(res.headers.get('content-length') ?? 0);

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import bcrypt from 'bcryptjs';
+import { NEEDS_APACHE_HTPASSWD } from '../harness/apache.js';
 import {
   bcryptCost,
   findHtpasswdHash,
@@ -19,7 +20,7 @@ function apacheLine(user: string, password: string, cost = 5): string {
   return execFileSync('htpasswd', ['-nbB', '-C', String(cost), user, password], { encoding: 'utf8' }).trim();
 }
 
-test('bcrypt lines from the real `htpasswd -B` load and verify with bcryptjs', () => {
+test('bcrypt lines from the real `htpasswd -B` load and verify with bcryptjs', NEEDS_APACHE_HTPASSWD, () => {
   const text = `${apacheLine('alice', 'wonderland')}\n${apacheLine('bob', 'builder', 6)}\n`;
   const { users, skipped } = parseHtpasswd(text);
   assert.deepEqual(skipped, []);

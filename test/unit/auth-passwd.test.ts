@@ -7,6 +7,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runPasswd } from '../../src/cli/passwd.js';
+import { NEEDS_APACHE_HTPASSWD } from '../harness/apache.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -36,7 +37,7 @@ function apacheVerifies(file: string, user: string, password: string): boolean {
   return spawnSync('htpasswd', ['-vb', file, user, password], { stdio: 'pipe' }).status === 0;
 }
 
-test('add → verify → delete round trip; Apache htpasswd -vb accepts our file', async (t) => {
+test('add → verify → delete round trip; Apache htpasswd -vb accepts our file', NEEDS_APACHE_HTPASSWD, async (t) => {
   const file = path.join(await tempDir(t), 'auth', 'htpasswd');
   const added = await passwd(['add', 'alice', '--file', file, '--password-stdin', '--cost', '5'], 'wonderland\n');
   assert.equal(added.code, 0, added.err);
@@ -69,7 +70,7 @@ test('default cost is 10 and the hash is $2y$', async (t) => {
   assert.match(await readFile(file, 'utf8'), /^bob:\$2y\$10\$/);
 });
 
-test('entries written by Apache htpasswd are verified by us; replacing keeps other lines and the mode', async (t) => {
+test('entries written by Apache htpasswd are verified by us; replacing keeps other lines and the mode', NEEDS_APACHE_HTPASSWD, async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'htpasswd');
   execFileSync('htpasswd', ['-cbB', '-C', '5', file, 'carol', 'singer']);
@@ -163,7 +164,7 @@ test('an empty password is refused and nothing is written', async (t) => {
   await assert.rejects(stat(file));
 });
 
-test('interactive add: echo off, asked twice, typed in one burst', async (t) => {
+test('interactive add: echo off, asked twice, typed in one burst', NEEDS_APACHE_HTPASSWD, async (t) => {
   const file = path.join(await tempDir(t), 'htpasswd');
   const rawModeCalls: boolean[] = [];
   const result = await passwd(['add', 'fred', '--file', file, '--cost', '4'], 's3creX\u007ft\rs3cret\r', { tty: true, rawModeCalls });
@@ -185,7 +186,7 @@ test('interactive add: a mismatch or Ctrl-C changes nothing', async (t) => {
   assert.equal(await readFile(file, 'utf8'), '');
 });
 
-test('interactive verify asks once', async (t) => {
+test('interactive verify asks once', NEEDS_APACHE_HTPASSWD, async (t) => {
   const file = path.join(await tempDir(t), 'htpasswd');
   execFileSync('htpasswd', ['-cbB', '-C', '4', file, 'gina', 'pw']);
   const result = await passwd(['verify', 'gina', '--file', file], 'pw\r', { tty: true, rawModeCalls: [] });
@@ -193,7 +194,7 @@ test('interactive verify asks once', async (t) => {
   assert.match(result.err, /^Password: \n/);
 });
 
-test('as a process: the password piped on stdin, the process exits by itself', async (t) => {
+test('as a process: the password piped on stdin, the process exits by itself', NEEDS_APACHE_HTPASSWD, async (t) => {
   const file = path.join(await tempDir(t), 'htpasswd');
   const script = `import { runPasswd } from ${JSON.stringify(path.join(root, 'src/cli/passwd.ts'))};
     process.exitCode = await runPasswd(process.argv.slice(1), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY) });`;

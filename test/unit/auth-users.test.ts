@@ -10,6 +10,7 @@ import { createLogger } from '../../src/observe/logger.js';
 import { bcryptCost } from '../../src/auth/htpasswd.js';
 import { makeDummyHash, typicalCost, UserStore, type UserStoreOptions } from '../../src/auth/users.js';
 import { VerifyPool } from '../../src/auth/verify-pool.js';
+import { NEEDS_APACHE_HTPASSWD } from '../harness/apache.js';
 
 type LogLine = { level: number; msg: string; [key: string]: unknown };
 
@@ -85,7 +86,7 @@ async function replaceByRename(file: string, content: string) {
   await rename(temp, file);
 }
 
-test('loads the file and verifies passwords, including real `htpasswd -B` lines', async (t) => {
+test('loads the file and verifies passwords, including real `htpasswd -B` lines', NEEDS_APACHE_HTPASSWD, async (t) => {
   const apache = execFileSync('htpasswd', ['-nbB', '-C', '5', 'dave', 'd4ve'], { encoding: 'utf8' }).trim();
   const { store } = await setup(t, `alice:${H.alice}\n${apache}\n`, { pool: new VerifyPool() });
   assert.equal(store.userCount(), 2);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolveWorkerEntry, VerifyBusyError, VerifyPool, VerifyPoolClosedError } from '../../src/auth/verify-pool.js';
+import { NEEDS_APACHE_HTPASSWD } from '../harness/apache.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -25,7 +26,7 @@ function runNode(args: string[], cwd: string, timeoutMs = 20_000): Promise<{ cod
   });
 }
 
-test('compares $2y$ hashes written by the real htpasswd, in a worker', async (t) => {
+test('compares $2y$ hashes written by the real htpasswd, in a worker', NEEDS_APACHE_HTPASSWD, async (t) => {
   const pool = new VerifyPool({ size: 2 });
   t.after(() => pool.close());
   const line = execFileSync('htpasswd', ['-nbB', '-C', '5', 'alice', 'wonderland'], { encoding: 'utf8' }).trim();

@@ -128,3 +128,67 @@ test('`config check` exits 2 naming the key; masks secrets when valid', () => {
   assert.match(good.stdout, /127\.0\.0\.1:6379/);
   assert.match(good.stdout, /"kid": "kid1"/);
 });
+
+test('access rules, groups and protected tags: each problem named by its key path', () => {
+  const problems = problemsOf(
+    configFile({
+      auth: { mode: 'private' },
+      access: [
+        { who: ['group:team-a'], repositories: ['team-a/**'], actions: ['pull', 'push'] },
+        { who: ['users:bob'], repositories: ['a/***'], actions: ['pull', 'write'] },
+        { repositories: ['x'], actions: [], colour: 'red' },
+        'everything',
+      ],
+      groups: { 'team-a': ['alice', 'bad user'], 'b c': [] },
+      protectedTags: [{ repositories: ['**'], tags: ['v*/x'], who: ['group:nobody'] }],
+    }),
+  );
+  const expected = [
+    /^access\[1\]\.actions\[1\]: must be one of "pull", "push", "delete", "\*", got "write"$/,
+    /^access\[2\]: missing "who"$/,
+    /^access\[2\]\.colour: unknown key/,
+    /^access\[3\]: expected an object, got "everything"$/,
+  ];
+  for (const pattern of expected) assert.ok(problems.some((p) => pattern.test(p)), `${pattern}\n${problems.join('\n')}`);
+
+  const semantic = problemsOf(
+    configFile({
+      auth: { mode: 'private' },
+      access: [{ who: ['users:bob', 'group:ghosts'], repositories: ['a/***', '$HOME'], actions: ['pull'] }],
+      groups: { 'team-a': ['alice', 'bad user'] },
+      protectedTags: [{ repositories: ['**'], tags: ['v*/x'], who: ['group:nobody'] }],
+    }),
+  );
+  const expectedSemantic = [
+    /^access\[0\]\.who\[0\]: "users:bob" is not a subject/,
+    /^access\[0\]\.who\[1\]: group "ghosts" is not defined; add it to "groups" or set "groupsFile"$/,
+    /^access\[0\]\.repositories\[0\]: "a\/\*\*\*" has "\*\*\*"/,
+    /^access\[0\]\.repositories\[1\]: "\$HOME" uses "\$"/,
+    /^groups\.team-a\[1\]: "bad user" is not a user name/,
+    /^protectedTags\[0\]\.who\[0\]: group "nobody" is not defined/,
+    /^protectedTags\[0\]\.tags\[0\]: "v\*\/x" must not contain "\/"/,
+  ];
+  for (const pattern of expectedSemantic) assert.ok(semantic.some((p) => pattern.test(p)), `${pattern}\n${semantic.join('\n')}`);
+});
+
+test('access needs users: with auth.mode "none" it is refused', () => {
+  const problems = problemsOf(configFile({ auth: { mode: 'none' }, access: [{ who: ['*'], repositories: ['**'], actions: ['pull'] }] }));
+  assert.ok(problems.some((p) => p.startsWith('access: rules need users')), problems.join('\n'));
+});
+
+test('access from the environment as JSON; groupsFile and audit.file resolved against the config file', () => {
+  const file = configFile({ auth: { mode: 'private' }, groupsFile: 'auth/htgroup', audit: { file: 'logs/audit.jsonl' } });
+  const rules = [{ who: ['group:ops'], repositories: ['**'], actions: ['*'] }];
+  const { config, warnings } = loadConfig(file, { REGGATE_ACCESS: JSON.stringify(rules) });
+  assert.deepEqual(config.access, rules);
+  assert.equal(config.groupsFile, join(file, '..', 'auth/htgroup'));
+  assert.equal(config.audit.file, join(file, '..', 'logs/audit.jsonl'));
+  assert.deepEqual(warnings, []);
+  assert.ok(problemsOf(file, { REGGATE_ACCESS: '[{"who":[]}]' }).some((p) => p.includes('access[0].who: needs at least 1 entry')));
+});
+
+test('a rule granting push without pull is valid but warned about', () => {
+  const { warnings } = loadConfig(configFile({ auth: { mode: 'private' }, access: [{ who: ['authenticated'], repositories: ['drop/**'], actions: ['push'] }] }), {});
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /^access\[0\]: grants push without pull/);
+});

@@ -1,0 +1,359 @@
+/**
+ * Authorization proven as tables, without docker or a registry: the real pipeline and gate on a
+ * loopback listener, a fake forwarder that records what would reach the registry, and a fake
+ * registry for the questions the proxy asks itself (catalog pages, the digest of a tag).
+ * who × method × path → status, error code, challenge, and whether (and what) was forwarded.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createPipeline } from '../../src/pipeline.js';
+import { AuthGate } from '../../src/auth/gate.js';
+import { TokenAuthority } from '../../src/auth/token.js';
+import { keyIdOf } from '../../src/state/signing-key.js';
+import { AccessPolicy } from '../../src/access/policy.js';
+import { AccessRules, rulesForMode } from '../../src/access/rules.js';
+import { ProtectedTags } from '../../src/access/protected-tags.js';
+import { defaultConfig } from '../../src/config/defaults.js';
+import { createLogger } from '../../src/observe/logger.js';
+import type { AuditEntry } from '../../src/audit/audit-log.js';
+import type { Forwarder } from '../../src/proxy/forward.js';
+import type { RegistryQuestions, UpstreamAnswer } from '../../src/proxy/upstream-client.js';
+import type { AccessRuleConfig, AuthMode, Config, ProtectedTagConfig } from '../../src/config/types.js';
+
+const PASSWORDS: Record<string, string> = { alice: 'alice-pw', root: 'root-pw', bob: 'bob-pw' };
+const GROUPS: Record<string, string[]> = { alice: ['team-a'], root: ['admins'] };
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+const digestOf = (body: string) => `sha256:${createHash('sha256').update(body).digest('hex')}`;
+const V1_BODY = '{"schemaVersion":2,"v":1}';
+
+const SPEC_RULES: AccessRuleConfig[] = [
+  { who: ['group:admins'], repositories: ['**'], actions: ['*'] },
+  { who: ['authenticated'], repositories: ['${user}/**'], actions: ['pull', 'push', 'delete'] },
+  { who: ['group:team-a'], repositories: ['team-a/**'], actions: ['pull', 'push', 'delete'] },
+  { who: ['*'], repositories: ['public/**'], actions: ['pull'] },
+];
+const PROTECTED: ProtectedTagConfig[] = [{ repositories: ['**'], tags: ['v*'], who: ['group:admins'] }];
+
+interface Forwarded {
+  method: string;
+  url: string;
+  body: string;
+  authorization: string | undefined;
+}
+
+/** What the fake registry holds: repositories for the catalog, tag → digest per repository. */
+const CATALOG = ['alice/tool', 'bob/tool', 'public/base', 'team-a/app', 'team-a/lib', 'team-b/app', 'team-b/lib', 'zeta/x'];
+const TAGS: Record<string, Record<string, string>> = { 'team-a/app': { v1: digestOf(V1_BODY), latest: D('c') } };
+
+const registry: RegistryQuestions = {
+  async ask(method, path): Promise<UpstreamAnswer> {
+    const url = new URL(path, 'http://registry');
+    const reply = (status: number, body = '', headers: Record<string, string> = {}): UpstreamAnswer => ({ status, headers: new Headers(headers), body });
+    if (url.pathname === '/v2/_catalog') {
+      const n = Number(url.searchParams.get('n'));
+      const last = url.searchParams.get('last');
+      const rest = CATALOG.filter((r) => last === null || r > last);
+      return reply(200, JSON.stringify({ repositories: rest.slice(0, n) }), rest.length > n ? { link: '<next>; rel="next"' } : {});
+    }
+    const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
+    if (manifest && method === 'HEAD') {
+      const digest = TAGS[manifest[1]!]?.[manifest[2]!];
+      return digest ? reply(200, '', { 'docker-content-digest': digest }) : reply(404);
+    }
+    const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    if (tags) {
+      const known = TAGS[tags[1]!];
+      return known ? reply(200, JSON.stringify({ name: tags[1], tags: Object.keys(known) })) : reply(404);
+    }
+    return reply(404);
+  },
+};
+
+interface Stack {
+  url: URL;
+  forwarded: Forwarded[];
+  audit: AuditEntry[];
+  authority: TokenAuthority;
+  close(): Promise<void>;
+}
+
+async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, protectedTags: ProtectedTagConfig[] = []): Promise<Stack> {
+  const base = defaultConfig();
+  const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags };
+  const secret = randomBytes(32);
+  const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
+  const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password };
+  const groups = { groupsOf: (user: string | null) => new Set(user ? (GROUPS[user] ?? []) : []) };
+  const policy = new AccessPolicy(new AccessRules(access ?? rulesForMode(mode)), groups, config.auth.publicCatalog);
+  const forwarded: Forwarded[] = [];
+  const audit: AuditEntry[] = [];
+  const forwarder: Forwarder = {
+    forward(req: IncomingMessage, res: ServerResponse, outcome, options) {
+      const chunks: Buffer[] = [];
+      const finish = (body: Buffer) => {
+        forwarded.push({ method: req.method!, url: req.url!, body: body.toString(), authorization: req.headers.authorization });
+        outcome.upstreamStatus = 201;
+        const headers: Record<string, string> = { 'content-length': '0' };
+        if (req.method === 'PUT') headers['docker-content-digest'] = outcome.contentDigest = digestOf(body.toString());
+        res.writeHead(req.method === 'PUT' ? 201 : 200, headers);
+        res.end();
+      };
+      if (options.body) return finish(options.body);
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => finish(Buffer.concat(chunks)));
+    },
+    close() {},
+  };
+  const handler = createPipeline({
+    config,
+    logger: createLogger('silent'),
+    gate: new AuthGate(config.auth, users, authority, policy),
+    policy,
+    protectedTags: new ProtectedTags(protectedTags),
+    audit: { record: (e) => audit.push(e), reopen() {}, close: async () => {} },
+    users,
+    authority,
+    forwarder,
+    upstream: registry,
+    cache: null,
+    readiness: async () => [],
+  });
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  return { url, forwarded, audit, authority, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** http.request sends the path as given (fetch would normalise dot segments away). */
+function send(stack: Stack, method: string, path: string, opts: { auth?: string; body?: string } = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = {};
+    if (opts.auth) headers.authorization = opts.auth;
+    if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
+    const req = http.request({ host: stack.url.hostname, port: stack.url.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+const basic = (user: string, password = PASSWORDS[user]!) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const codeOf = (a: Answer) => (a.body ? (JSON.parse(a.body) as { errors?: { code: string }[] }).errors?.[0]?.code : undefined);
+const messageOf = (a: Answer) => (JSON.parse(a.body) as { errors: { message: string }[] }).errors[0]!.message;
+
+describe('authorization with the access rules of SPEC.md (private mode, token challenge)', () => {
+  let stack: Stack;
+  let bearer: (user: string | null, access: { name: string; actions: string[] }[]) => string;
+  before(async () => {
+    stack = await startPipeline('private', SPEC_RULES, PROTECTED);
+    bearer = (user, access) => {
+      const issued = stack.authority.issue({ subject: user, service: stack.url.host, access: access.map((a) => ({ type: 'repository', ...a })) });
+      return `Bearer ${issued.token}`;
+    };
+  });
+  after(() => stack.close());
+
+  test('who × method × path → status, code, challenge, forwarded', async () => {
+    const M = '/manifests/t1';
+    const rows: [string, string | undefined, string, string, number, string | undefined, RegExp | undefined][] = [
+      // caller        authorization                   method   path                          status code        challenge
+      ['anonymous', undefined, 'GET', '/v2/', 401, 'UNAUTHORIZED', /^Bearer realm="http:\/\/127\.0\.0\.1:\d+\/token",service="127\.0\.0\.1:\d+"$/],
+      ['Basic Og==', 'Basic Og==', 'GET', '/v2/', 401, 'UNAUTHORIZED', /^Bearer /],
+      ['alice', basic('alice'), 'GET', '/v2/', 200, undefined, undefined],
+      ['anonymous', undefined, 'GET', `/v2/public/base${M}`, 200, undefined, undefined],
+      ['anonymous', undefined, 'GET', `/v2/team-a/app${M}`, 401, 'UNAUTHORIZED', /scope="repository:team-a\/app:pull"$/],
+      ['anonymous', undefined, 'PUT', `/v2/public/base${M}`, 401, 'UNAUTHORIZED', /scope="repository:public\/base:pull,push"$/],
+      ['anonymous token', bearer(null, [{ name: 'public/base', actions: ['pull'] }]), 'PUT', `/v2/public/base${M}`, 403, 'DENIED', undefined],
+      ['anonymous token', bearer(null, []), 'GET', `/v2/team-a/app${M}`, 403, 'DENIED', undefined],
+      ['alice', basic('alice'), 'PUT', `/v2/team-a/app${M}`, 201, undefined, undefined],
+      ['alice', basic('alice'), 'PUT', `/v2/alice/tool${M}`, 201, undefined, undefined],
+      ['alice', basic('alice'), 'PUT', `/v2/team-b/app${M}`, 403, 'DENIED', undefined],
+      ['alice', basic('alice'), 'GET', `/v2/team-b/app${M}`, 403, 'DENIED', undefined],
+      ['alice', basic('alice'), 'DELETE', `/v2/public/base/manifests/${D('a')}`, 403, 'DENIED', undefined],
+      ['alice', basic('alice', 'wrong'), 'GET', `/v2/team-a/app${M}`, 401, 'UNAUTHORIZED', /^Bearer /],
+      ['alice token', bearer('alice', [{ name: 'team-a/app', actions: ['pull'] }]), 'PUT', `/v2/team-a/app${M}`, 401, 'UNAUTHORIZED', /error="insufficient_scope"/],
+      ['alice token', bearer('alice', [{ name: 'team-a/app', actions: ['pull', 'push'] }]), 'PUT', `/v2/team-a/app${M}`, 201, undefined, undefined],
+      ['alice token', bearer('alice', [{ name: 'team-b/app', actions: ['pull', 'push'] }]), 'PUT', `/v2/team-b/app${M}`, 403, 'DENIED', undefined],
+      ['bob', basic('bob'), 'GET', '/v2/_catalog', 200, undefined, undefined],
+      ['anonymous', undefined, 'GET', '/v2/_catalog', 401, 'UNAUTHORIZED', /scope="registry:catalog:\*"$/],
+      ['root', basic('root'), 'DELETE', `/v2/team-b/app/manifests/${D('a')}`, 200, undefined, undefined],
+    ];
+    for (const [who, auth, method, path, status, code, challenge] of rows) {
+      const before = stack.forwarded.length;
+      const answer = await send(stack, method, path, { auth, body: method === 'PUT' ? '{}' : undefined });
+      const label = `${who} ${method} ${path}`;
+      assert.equal(answer.status, status, `${label}: ${answer.body}`);
+      assert.equal(codeOf(answer), code, label);
+      if (challenge) assert.match(String(answer.headers['www-authenticate']), challenge, label);
+      else assert.equal(answer.headers['www-authenticate'], undefined, label);
+      const reached = stack.forwarded.length > before;
+      assert.equal(reached, status < 300 && path !== '/v2/_catalog', `${label}: forwarded?`);
+      if (reached) {
+        assert.equal(stack.forwarded.at(-1)!.url, path, label);
+        assert.equal(stack.forwarded.at(-1)!.authorization, undefined, `${label}: Authorization reached the registry`);
+      }
+    }
+  });
+
+  test('denials name the caller and what was refused', async () => {
+    assert.equal(messageOf(await send(stack, 'PUT', '/v2/team-b/app/manifests/t', { auth: basic('alice'), body: '{}' })), 'user "alice" may not push to team-b/app');
+    const anonymous = await send(stack, 'PUT', '/v2/public/x/manifests/t', { auth: bearer(null, []), body: '{}' });
+    assert.match(messageOf(anonymous), /^authentication required to push to public\/x/);
+  });
+
+  test('path tricks never reach another repository: refused for users, forwarded untouched for "*" on "**"', async () => {
+    const tricks = [
+      '/v2/team-b/./app/manifests/t',
+      '/v2/team-a/../team-b/app/manifests/t',
+      '/v2/x/../team-a/app/manifests/t',
+      '/v2/team-a/%2e%2e/team-b/app/manifests/t',
+      '/v2/team-a/%2E/app/manifests/t',
+      '/v2/team-a%2fapp/manifests/t',
+      '/v2/team-b\\app/manifests/t',
+      '/v2/team-a/app\\..\\..\\team-b\\app/manifests/t',
+      '/v2/team-b//app/manifests/t',
+      '//v2/team-b/app/manifests/t',
+      '/v2/TEAM-A/app/manifests/t',
+      '/v2/team-a/app/manifests/t#/../../../team-b/app/manifests/t',
+      '/v2/team-a/app/manifests/t%23/../x',
+      '/v2/./_catalog',
+    ];
+    for (const path of tricks) {
+      for (const auth of [basic('alice'), bearer('alice', [{ name: 'team-a/app', actions: ['pull', 'push'] }])]) {
+        const before = stack.forwarded.length;
+        const answer = await send(stack, 'PUT', path, { auth, body: '{}' });
+        // 404: not under /v2/ at all (`//v2/…`); never forwarded either way.
+        assert.ok([403, 404].includes(answer.status), `${path}: ${answer.status} ${answer.body}`);
+        assert.equal(stack.forwarded.length, before, `${path} was forwarded`);
+      }
+      const anonymous = await send(stack, 'GET', path);
+      assert.ok([401, 404].includes(anonymous.status), `${path} anonymous: ${anonymous.status}`);
+    }
+    for (const path of tricks.filter((p) => p.startsWith('/v2/'))) {
+      const answer = await send(stack, 'PUT', path, { auth: basic('root'), body: '{}' });
+      assert.equal(answer.status, 201, path);
+      assert.equal(stack.forwarded.at(-1)!.url, path, 'forwarded byte for byte');
+    }
+  });
+
+  test('a cross-repository mount needs pull on the source', async () => {
+    const mount = (from: string) => `/v2/team-a/app/blobs/uploads/?mount=${D('e')}&from=${from}`;
+    assert.equal((await send(stack, 'POST', mount('team-b/app'), { auth: basic('alice') })).status, 403);
+    assert.match(messageOf(await send(stack, 'POST', mount('team-b/app'), { auth: basic('alice') })), /pull from team-b\/app/);
+    assert.equal((await send(stack, 'POST', mount('public/base'), { auth: basic('alice') })).status, 200);
+    const token = bearer('alice', [{ name: 'team-a/app', actions: ['pull', 'push'] }]);
+    const narrow = await send(stack, 'POST', mount('alice/tool'), { auth: token });
+    assert.equal(narrow.status, 401, 'the rules allow pull on alice/tool, the token lacks it');
+    assert.match(String(narrow.headers['www-authenticate']), /scope="repository:alice\/tool:pull",error="insufficient_scope"/);
+  });
+
+  test("the catalog lists only what the caller may pull, in pages with a Link that continues", async () => {
+    const page = async (auth: string, query: string) => {
+      const answer = await send(stack, 'GET', `/v2/_catalog${query}`, { auth });
+      assert.equal(answer.status, 200, answer.body);
+      return { repositories: (JSON.parse(answer.body) as { repositories: string[] }).repositories, link: answer.headers.link };
+    };
+    const first = await page(basic('alice'), '?n=2');
+    assert.deepEqual(first.repositories, ['alice/tool', 'public/base']);
+    assert.equal(first.link, '</v2/_catalog?last=public%2Fbase&n=2>; rel="next"');
+    const second = await page(basic('alice'), '?last=public%2Fbase&n=2');
+    assert.deepEqual(second.repositories, ['team-a/app', 'team-a/lib']);
+    assert.equal(second.link, undefined);
+    assert.deepEqual((await page(basic('bob'), '')).repositories, ['bob/tool', 'public/base']);
+    assert.equal((await send(stack, 'GET', '/v2/_catalog?n=x', { auth: basic('bob') })).status, 400);
+    const before = stack.forwarded.length;
+    await send(stack, 'GET', '/v2/_catalog?n=5', { auth: basic('root') });
+    assert.equal(stack.forwarded.at(-1)?.url, '/v2/_catalog?n=5', 'an admin gets the registry\'s own answer');
+    assert.equal(stack.forwarded.length, before + 1);
+  });
+
+  test('protected tags: no move to another digest, no delete; the same digest and new tags pass; admins are exempt', async () => {
+    const put = (user: string, tag: string, body: string) => send(stack, 'PUT', `/v2/team-a/app/manifests/${tag}`, { auth: basic(user), body });
+    const moved = await put('alice', 'v1', '{"schemaVersion":2,"v":2}');
+    assert.equal(moved.status, 403);
+    assert.equal(codeOf(moved), 'DENIED');
+    assert.match(messageOf(moved), /tag "v1" of team-a\/app is protected .* points to sha256:[0-9a-f]{64} and may not be moved/);
+
+    const before = stack.forwarded.length;
+    assert.equal((await put('alice', 'v1', V1_BODY)).status, 201, 're-push of the same digest');
+    assert.equal(stack.forwarded.at(-1)!.body, V1_BODY, 'the body read for the check is forwarded as it came');
+    assert.equal((await put('alice', 'v9', '{"new":true}')).status, 201, 'a new protected tag');
+    assert.equal((await put('alice', 'latest', '{"moved":true}')).status, 201, 'unprotected tags move');
+    assert.equal((await put('root', 'v1', '{"by":"admin"}')).status, 201, 'exempt');
+    assert.equal(stack.forwarded.length, before + 4);
+
+    const deleteV1 = await send(stack, 'DELETE', `/v2/team-a/app/manifests/${digestOf(V1_BODY)}`, { auth: basic('alice') });
+    assert.equal(deleteV1.status, 403);
+    assert.match(messageOf(deleteV1), /protected tag "v1"/);
+    assert.equal((await send(stack, 'DELETE', `/v2/team-a/app/manifests/${D('c')}`, { auth: basic('alice') })).status, 200);
+    assert.equal((await send(stack, 'DELETE', '/v2/team-a/app/manifests/v1', { auth: basic('alice') })).status, 403);
+  });
+
+  test('the audit trail: changes with user, client, repository, tag, digest, status, bytes; failed logins; no challenges', async () => {
+    stack.audit.length = 0;
+    const body = '{"schemaVersion":2,"audit":true}';
+    await send(stack, 'PUT', '/v2/team-a/app/manifests/audited', { auth: basic('alice'), body });
+    await send(stack, 'PUT', '/v2/team-b/app/manifests/refused', { auth: basic('alice'), body });
+    await send(stack, 'PUT', '/v2/team-a/app/manifests/x');
+    await send(stack, 'GET', '/v2/team-a/app/manifests/x', { auth: basic('alice', 'guess') });
+    await send(stack, 'PUT', `/v2/team-a/app/blobs/uploads/abc?digest=${D('f')}`, { auth: basic('alice'), body: 'layer' });
+    await send(stack, 'GET', '/v2/team-a/app/manifests/audited', { auth: basic('alice') });
+    const [pushed, refused, failed, uploaded, ...rest] = stack.audit;
+    assert.deepEqual(rest, [], JSON.stringify(rest));
+    assert.deepEqual(
+      { ...pushed, request: undefined },
+      { event: 'change', action: 'push', user: 'alice', client: '127.0.0.1', repository: 'team-a/app', tag: 'audited', digest: digestOf(body), status: 201, bytes: pushed!.bytes, request: undefined },
+    );
+    assert.ok(pushed!.bytes! >= Buffer.byteLength(body), `bytes ${pushed!.bytes}`);
+    assert.equal(refused!.status, 403);
+    assert.equal(refused!.tag, 'refused');
+    assert.deepEqual([failed!.event, failed!.user, failed!.status], ['login-failed', 'alice', 401]);
+    assert.deepEqual([uploaded!.action, uploaded!.digest], ['upload', digestOf('layer')]);
+    assert.ok(!JSON.stringify(stack.audit).includes('guess'), 'a password reached the audit log');
+  });
+});
+
+describe('without "access", each auth mode decides exactly as before rules existed', () => {
+  const M = '/v2/team/app/manifests/latest';
+  const rows: [AuthMode, string, string | undefined, string, string, number][] = [
+    ['none', 'anonymous', undefined, 'PUT', M, 201],
+    ['none', 'anonymous', undefined, 'GET', '/v2/a/../b/manifests/x', 200],
+    ['private', 'anonymous', undefined, 'GET', M, 401],
+    ['private', 'alice', basic('alice'), 'GET', M, 200],
+    ['private', 'alice', basic('alice'), 'DELETE', M, 200],
+    ['private', 'alice', basic('alice'), 'GET', '/v2/_catalog', 200],
+    ['private', 'anonymous', undefined, 'GET', '/v2/_catalog', 401],
+    ['private', 'alice', basic('alice'), 'PUT', '/v2/x/../team/app/manifests/t', 201],
+    ['read-public', 'anonymous', undefined, 'GET', M, 200],
+    ['read-public', 'anonymous', undefined, 'PUT', M, 401],
+    ['read-public', 'anonymous', undefined, 'GET', '/v2/_catalog', 401],
+    ['read-public', 'anonymous', undefined, 'GET', '/v2/a/../b/manifests/x', 401],
+    ['read-public', 'alice', basic('alice'), 'PUT', M, 201],
+  ];
+  for (const mode of ['none', 'private', 'read-public'] as const) {
+    test(mode, async () => {
+      const stack = await startPipeline(mode, null);
+      try {
+        for (const [m, who, auth, method, path, status] of rows) {
+          if (m !== mode) continue;
+          const answer = await send(stack, method, path, { auth, body: method === 'PUT' ? '{}' : undefined });
+          assert.equal(answer.status, status, `${who} ${method} ${path}: ${answer.body}`);
+        }
+      } finally {
+        await stack.close();
+      }
+    });
+  }
+});
