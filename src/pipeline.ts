@@ -17,7 +17,7 @@ import { API_VERSION, API_VERSION_HEADER } from './registry/api-version.js';
 import { PeerTrust, type ClientView } from './proxy/client-view.js';
 import { prepareUpstreamHeaders } from './proxy/headers.js';
 import { userAgentBlocker } from './proxy/user-agents.js';
-import { readBody } from './proxy/body.js';
+import { hasBody, readBody } from './proxy/body.js';
 import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
 import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
 import type { RegistryQuestions } from './proxy/upstream-client.js';
@@ -63,6 +63,9 @@ interface Exchange {
 const TOKEN_FORM_LIMIT = 16 * 1024;
 const MANIFEST_LIMIT = 4 * 1024 * 1024;
 const BODY_TIMEOUT_MS = 30_000;
+/** A refused request's body up to this size is read before the answer (see settleBody). */
+const REFUSED_BODY_LIMIT = 64 * 1024;
+const REFUSED_BODY_TIMEOUT_MS = 5_000;
 
 /**
  * The path of every request on the main listener, top to bottom:
@@ -136,7 +139,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     x.identified = req.headers.authorization !== undefined && parseAuthorization(req.headers.authorization).kind !== 'none';
     if (!verdict.ok) {
       x.failedLogin = verdict.failedLogin;
-      const headers: Record<string, string> = {};
+      const headers = await settleBody(req);
       if (verdict.challenge) headers['www-authenticate'] = verdict.challenge;
       if (verdict.retryAfterSeconds) headers['retry-after'] = String(verdict.retryAfterSeconds);
       return sendRegistryError(res, verdict.code, verdict.message, headers);
@@ -176,7 +179,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       if (protection === null) return {};
       const read = await readBody(req, MANIFEST_LIMIT, BODY_TIMEOUT_MS);
       if (!read.ok) {
-        if (read.reason === 'too-large') sendRegistryError(res, 'TOO_LARGE', `a manifest is at most ${MANIFEST_LIMIT} bytes`);
+        if (read.reason === 'too-large') sendRegistryError(res, 'TOO_LARGE', `a manifest is at most ${MANIFEST_LIMIT} bytes`, { connection: 'close' });
         else res.destroy();
         return null;
       }
@@ -223,7 +226,11 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     } else if (req.method === 'POST') {
       const read = await readBody(req, TOKEN_FORM_LIMIT, BODY_TIMEOUT_MS);
       if (!read.ok && read.reason !== 'too-large') return void res.destroy();
-      answer = read.ok ? await answerTokenPost(new URLSearchParams(read.body.toString('utf8')), ctx) : failure('TOO_LARGE', `a token request is at most ${TOKEN_FORM_LIMIT} bytes`);
+      if (read.ok) answer = await answerTokenPost(new URLSearchParams(read.body.toString('utf8')), ctx);
+      else {
+        answer = failure('TOO_LARGE', `a token request is at most ${TOKEN_FORM_LIMIT} bytes`);
+        answer.headers.connection = 'close';
+      }
     } else {
       answer = { ...failure('UNSUPPORTED', 'use GET or POST /token'), headers: { allow: 'GET, HEAD, POST' } };
     }
@@ -277,6 +284,18 @@ function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
     return { ...change, action: 'delete', ...(route.tag !== null ? { tag: route.tag } : { digest: route.reference }) };
   }
   return null;
+}
+
+/**
+ * A client still sending the body of a refused request (containerd streams a manifest PUT) reads
+ * the answer only after its write: answered first, it sees "read/write on closed pipe" instead
+ * of the refusal. So a small body is read and dropped first; a large one is not read at all and
+ * the connection closes after the answer, so a refused upload costs nothing.
+ */
+async function settleBody(req: IncomingMessage): Promise<Record<string, string>> {
+  if (!hasBody(req)) return {};
+  const read = await readBody(req, REFUSED_BODY_LIMIT, REFUSED_BODY_TIMEOUT_MS);
+  return read.ok ? {} : { connection: 'close' };
 }
 
 function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {

@@ -5,7 +5,8 @@ export type BodyRead = { ok: true; body: Buffer } | { ok: false; reason: 'too-la
 /**
  * Reads a small request body whole (a token form, a manifest), refusing more than `limit` bytes
  * and a client that takes longer than `timeoutMs`: the bytes come from the network and are not
- * allowed to hold memory or a connection.
+ * allowed to hold memory or a connection. On a refusal the rest stays unread; the caller answers
+ * with `Connection: close`.
  */
 export function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<BodyRead> {
   if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve({ ok: false, reason: 'too-large' });
@@ -17,7 +18,7 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('aborted', onAborted);
-      if (!result.ok) req.resume();
+      if (!result.ok) req.pause();
       resolve(result);
     };
     const onData = (chunk: Buffer): void => {
@@ -32,4 +33,8 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
     req.on('end', onEnd);
     req.on('aborted', onAborted);
   });
+}
+
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }

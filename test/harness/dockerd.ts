@@ -33,6 +33,8 @@ export interface Dockerd {
   process: LongProcess;
   /** The managed containerd's pid (dockerd starts it in a session of its own). */
   containerdPid(): number | null;
+  /** The managed containerd's socket: `ctr -a <it>` reaches the same daemon. */
+  containerdSocket: string;
   docker(args: readonly string[], opts?: DockerCallOptions): Promise<RunResult>;
   /** `docker login --password-stdin`; throws unless allowFail. */
   login(registry: string, user: string, pass: string, opts?: { allowFail?: boolean }): Promise<RunResult>;
@@ -153,6 +155,7 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
     env,
     process: proc,
     containerdPid: () => containerdPid,
+    containerdSocket: path.join(execRoot, 'containerd', 'containerd.sock'),
     docker,
     async login(registry, user, pass, o = {}) {
       return docker(['login', '--username', user, '--password-stdin', registry], { stdin: pass, allowFail: o.allowFail });

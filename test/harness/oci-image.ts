@@ -20,6 +20,8 @@ export interface OciImageOptions {
   seed?: number;
   /** Tag recorded in index.json (default "latest"). */
   tag?: string;
+  /** How many layers (default 1); layer i holds the data of seed + i. */
+  layers?: number;
 }
 
 export interface OciImage {
@@ -31,8 +33,10 @@ export interface OciImage {
   manifestDigest: string;
   manifestSize: number;
   configDigest: string;
-  /** Digest of the gzip'd layer blob (what the registry stores). */
+  /** Digest of the (first) gzip'd layer blob (what the registry stores). */
   layerDigest: string;
+  /** Every layer's digest, in manifest order. */
+  layerDigests: string[];
   layerSize: number;
   /** Digest of the uncompressed tar (the config's rootfs.diff_ids entry). */
   diffId: string;
@@ -72,7 +76,7 @@ async function* layerTar(fileBytes: number, seed: number): AsyncGenerator<Buffer
 
 /**
  * Writes a valid single-platform OCI image layout into `dir` (created if missing): one config,
- * one gzip'd tar layer holding `layerBytes` of pseudo-random data. The layer is streamed to disk,
+ * gzip'd tar layers each holding `layerBytes` of pseudo-random data. The layer is streamed to disk,
  * so large layers do not need the memory.
  */
 export async function makeOciImage(dir: string, opts: OciImageOptions = {}): Promise<OciImage> {
@@ -81,17 +85,21 @@ export async function makeOciImage(dir: string, opts: OciImageOptions = {}): Pro
   const blobsDir = path.join(dir, 'blobs', 'sha256');
   await mkdir(blobsDir, { recursive: true });
 
-  const tarHash = new Hasher();
-  const gzHash = new Hasher();
-  const tmpLayer = path.join(blobsDir, '.layer.tmp');
-  // Level 1: the payload is random, so higher levels only burn CPU. mtime 0 keeps the gzip
-  // header (and so the digest) reproducible.
-  const gzip = createGzip({ level: 1 });
-  await pipeline(Readable.from(layerTar(opts.layerBytes ?? 256 * 1024, seed)), tarHash, gzip, gzHash, createWriteStream(tmpLayer));
-  const layerHex = gzHash.hash.digest('hex');
-  await rename(tmpLayer, path.join(blobsDir, layerHex));
-  const diffId = `sha256:${tarHash.hash.digest('hex')}`;
-  const layer = { digest: `sha256:${layerHex}`, size: gzHash.bytes };
+  const layers: { digest: string; size: number; diffId: string }[] = [];
+  for (let i = 0; i < (opts.layers ?? 1); i++) {
+    const tarHash = new Hasher();
+    const gzHash = new Hasher();
+    const tmpLayer = path.join(blobsDir, '.layer.tmp');
+    // Level 1: the payload is random, so higher levels only burn CPU. mtime 0 keeps the gzip
+    // header (and so the digest) reproducible.
+    const gzip = createGzip({ level: 1 });
+    await pipeline(Readable.from(layerTar(opts.layerBytes ?? 256 * 1024, seed + i)), tarHash, gzip, gzHash, createWriteStream(tmpLayer));
+    const layerHex = gzHash.hash.digest('hex');
+    await rename(tmpLayer, path.join(blobsDir, layerHex));
+    layers.push({ digest: `sha256:${layerHex}`, size: gzHash.bytes, diffId: `sha256:${tarHash.hash.digest('hex')}` });
+  }
+  const layer = layers[0]!;
+  const diffId = layer.diffId;
 
   const created = '2024-01-01T00:00:00Z';
   const config = await writeBlob(
@@ -102,8 +110,8 @@ export async function makeOciImage(dir: string, opts: OciImageOptions = {}): Pro
         architecture: dockerArch(),
         os: 'linux',
         config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Labels: { 'registry-gate.seed': String(seed) } },
-        rootfs: { type: 'layers', diff_ids: [diffId] },
-        history: [{ created, created_by: 'registry-gate test harness' }],
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+        history: layers.map(() => ({ created, created_by: 'registry-gate test harness' })),
       }),
     ),
   );
@@ -114,7 +122,7 @@ export async function makeOciImage(dir: string, opts: OciImageOptions = {}): Pro
         schemaVersion: 2,
         mediaType: OCI_MANIFEST,
         config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.size },
-        layers: [{ mediaType: OCI_LAYER_GZIP, digest: layer.digest, size: layer.size }],
+        layers: layers.map((l) => ({ mediaType: OCI_LAYER_GZIP, digest: l.digest, size: l.size })),
       }),
     ),
   );
@@ -144,6 +152,7 @@ export async function makeOciImage(dir: string, opts: OciImageOptions = {}): Pro
     manifestSize: manifest.size,
     configDigest: config.digest,
     layerDigest: layer.digest,
+    layerDigests: layers.map((l) => l.digest),
     layerSize: layer.size,
     diffId,
   };
