@@ -145,7 +145,9 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       return sendRegistryError(res, verdict.code, verdict.message, headers);
     }
 
-    if (route.kind === 'catalog' && !policy.mayDoEverything(verdict.caller)) return answerCatalog(x, verdict.caller);
+    // Filtered only for callers from whom some repository is hidden; the others (and every mode
+    // without `access`) get the registry's own answer and pagination.
+    if (route.kind === 'catalog' && !policy.mayPullEverything(verdict.caller)) return answerCatalog(x, verdict.caller);
 
     let body: Buffer | undefined;
     if (route.kind === 'repository' && route.endpoint === 'manifest' && !deps.protectedTags.empty) {

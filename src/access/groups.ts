@@ -67,11 +67,6 @@ export class GroupDirectory implements GroupSource {
     return user === null ? NONE : (this.byUser.get(user) ?? NONE);
   }
 
-  /** Every group name known now, for `config check`. */
-  groupNames(): string[] {
-    return [...new Set([...Object.keys(this.fromConfig), ...this.fromFile.keys()])].sort();
-  }
-
   reload(): Promise<void> {
     return this.watched?.read() ?? Promise.resolve();
   }

@@ -46,4 +46,8 @@ export class AccessPolicy {
   mayDoEverything(caller: Caller): boolean {
     return this.rules.mayDoEverything(caller);
   }
+
+  mayPullEverything(caller: Caller): boolean {
+    return this.rules.mayPullEverything(caller);
+  }
 }

@@ -20,8 +20,6 @@ export interface Caller {
   groups: ReadonlySet<string>;
 }
 
-export const REPOSITORY_ACTIONS = ['pull', 'push', 'delete'] as const;
-
 /** One result shape for every decision. `rule` is the 1-based position of the deciding rule, null when none matched. */
 export type Decision =
   | { ok: true; rule: number | null }
@@ -147,8 +145,18 @@ export class AccessRules {
    * requests the route table cannot read (which are then forwarded as they came).
    */
   mayDoEverything(caller: Caller): boolean {
-    const first = this.compiled.find((rule) => names(rule.who, caller));
+    const first = this.firstNaming(caller);
     return first !== undefined && first.everything;
+  }
+
+  /** The first rule that names the caller allows pull on `**`: nothing is hidden from it. */
+  mayPullEverything(caller: Caller): boolean {
+    const first = this.firstNaming(caller);
+    return first !== undefined && first.globs.some((g) => g.matchesAll) && (first.actions.includes('*') || first.actions.includes('pull'));
+  }
+
+  private firstNaming(caller: Caller): CompiledRule | undefined {
+    return this.compiled.find((rule) => names(rule.who, caller));
   }
 }
 

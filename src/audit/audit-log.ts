@@ -32,10 +32,19 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
+/** The order a person reads a line in: when, what, who, where, what exactly, how it ended. */
+const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'client', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'request'];
+
+function line(entry: AuditEntry): Record<string, unknown> {
+  const out: Record<string, unknown> = { time: new Date().toISOString() };
+  for (const key of FIELD_ORDER) if (entry[key] !== undefined) out[key] = entry[key];
+  return out;
+}
+
 export function openAuditLog(file: string | null, logger: Logger): AuditSink {
   if (file === null) {
     return {
-      record: (entry) => logger.info({ audit: { time: new Date().toISOString(), ...entry } }, 'audit'),
+      record: (entry) => logger.info({ audit: line(entry) }, 'audit'),
       reopen: () => {},
       close: async () => {},
     };
@@ -47,7 +56,7 @@ export function openAuditLog(file: string | null, logger: Logger): AuditSink {
   };
   open();
   return {
-    record: (entry) => void stream.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`),
+    record: (entry) => void stream.write(`${JSON.stringify(line(entry))}\n`),
     reopen: () => {
       const old = stream;
       open();

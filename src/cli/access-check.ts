@@ -40,10 +40,11 @@ export async function runAccessCheck(args: string[], configFile: string, out: No
   const who = subject === null ? 'anonymous callers' : `user "${subject}"${caller.groups.size ? ` (groups: ${[...caller.groups].join(', ')})` : ''}`;
   out.write(`${decision.ok ? 'allow' : 'deny'}: ${who} ${decision.ok ? 'may' : 'may not'} ${action} ${repository}\n`);
   if (decision.rule !== null) out.write(`  decided by rule ${describeRule(rules[decision.rule - 1]!, decision.rule)}${config.access === null ? `   (the rules of auth.mode "${config.auth.mode}")` : ''}\n`);
-  else out.write('  no rule names this caller and repository: denied\n');
+  if (!decision.ok) out.write(`  why: ${decision.reason}\n`);
   if (subject !== null && config.auth.mode !== 'none') {
     const text = await readFile(config.auth.htpasswdFile, 'utf8').catch(() => null);
-    if (text !== null && !parseHtpasswd(text).users.has(subject)) out.write(`  note: "${subject}" is not in ${config.auth.htpasswdFile}, so nobody can log in as that user\n`);
+    if (text === null) out.write(`  note: ${config.auth.htpasswdFile} cannot be read, so nobody can log in\n`);
+    else if (!parseHtpasswd(text).users.has(subject)) out.write(`  note: "${subject}" is not in ${config.auth.htpasswdFile}, so nobody can log in as that user\n`);
   }
   return decision.ok ? 0 : 1;
 }

@@ -12,7 +12,7 @@ import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { addLoopbackName, type LoopbackName } from '../harness/hosts.js';
 import { startContainersTool, startCtr, type ImageTool } from '../harness/image-tools.js';
 import { makeOciImage, toDockerArchive, type OciImage } from '../harness/oci-image.js';
-import { run } from '../harness/process.js';
+import { run, waitUntil } from '../harness/process.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { skopeo, skopeoCopy } from '../harness/skopeo.js';
 import { startTlsStack, type TlsStack } from '../harness/stack.js';
@@ -255,6 +255,9 @@ describe('access rules with real clients', () => {
     assert.ok(digest, push.stdout);
     await dockerd.docker(['logout', stack.host]);
 
+    // Audit lines are appended asynchronously, right after each answer.
+    const pushed = async () => (await readFile(auditFile, 'utf8')).split('\n').some((l) => l.includes('"action":"push"') && l.includes('"repository":"alice/audited"'));
+    await waitUntil(pushed, { timeoutMs: 5_000, what: 'the audit line of the push' });
     const query = 'select(.event == "change" and .action == "push" and .repository == "alice/audited") | [.user, .repository, .tag, .digest, .client, .status] | @tsv';
     const answer = await run('jq', ['-r', query, auditFile], { check: true });
     assert.equal(answer.stdout.trim(), ['alice', 'alice/audited', '1', digest, '::1', '201'].join('\t'));
@@ -266,6 +269,11 @@ describe('access rules with real clients', () => {
     assert.equal(new Set(uploads.map((l) => l.digest)).size, 4, JSON.stringify(uploads));
     for (const mount of uploads.filter((l) => l.action === 'mount')) assert.equal(mount.from, 'team-a/app');
     for (const line of uploads) assert.match(String(line.digest), /^sha256:[0-9a-f]{64}$/);
+    // The access log counts a small manifest PUT's body, which arrives in the same read as its headers.
+    // Log lines are written in batches, at the latest 250 ms after the request.
+    const manifestPut = await stack.proxy.waitForLog((l) => l.msg === 'request' && l.method === 'PUT' && l.path === '/v2/alice/audited/manifests/1' && l.status === 201, 5_000);
+    assert.ok(Number(manifestPut.bytesIn) > 500, `bytesIn ${String(manifestPut.bytesIn)}`);
+
     const refused = lines.filter((l) => l.repository === 'team-b/app' && l.status === 403);
     assert.ok(refused.length > 0, 'refused pushes are in the audit log too');
     assert.ok(!JSON.stringify(lines).includes(USERS.alice), 'a password reached the audit log');

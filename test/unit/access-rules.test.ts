@@ -74,6 +74,12 @@ test('"*" on "**" as the first rule naming the caller: may do everything (unclas
   const shadowed = new AccessRules([{ who: ['user:bob'], repositories: ['x/**'], actions: ['pull'] }, { who: ['*'], repositories: ['**'], actions: ['*'] }]);
   assert.equal(shadowed.mayDoEverything(who('bob')), false);
   assert.equal(shadowed.mayDoEverything(who('eve')), true);
+  // Pull on everything (the catalog needs no filtering) is not everything.
+  const readers = new AccessRules(rulesForMode('read-public'));
+  assert.equal(readers.mayPullEverything(who(null)), true);
+  assert.equal(readers.mayDoEverything(who(null)), false);
+  assert.equal(rules.mayPullEverything(who('alice')), false);
+  assert.equal(rules.mayPullEverything(who('root')), true);
 });
 
 test('without access, each auth mode keeps its meaning', () => {
