@@ -1,6 +1,7 @@
 /**
  * The shape of proxy.config.json as data: one table drives validation of the file, parsing of
- * REGGATE_* environment overrides and masking in `config check`, so the three cannot drift apart.
+ * REGGATE_* environment overrides, masking in `config check` and — through `Infer` — the
+ * TypeScript types of the effective config (types.ts), so none of them can drift apart.
  */
 
 export type FieldSpec =
@@ -15,9 +16,39 @@ export type FieldSpec =
   /** An object whose keys are the operator's names (groups), every value of one shape. */
   | { kind: 'map'; value: FieldSpec };
 
-const str = (nullable = false): FieldSpec => ({ kind: 'string', nullable });
+const str = <N extends boolean = false>(nullable?: N) => ({ kind: 'string', nullable: (nullable ?? false) as N }) as const;
 
-export const configSchema: Record<string, FieldSpec> = {
+/** The value a spec describes, once defaults are applied (every section key present). */
+export type Infer<S> = S extends { kind: 'string'; nullable: true }
+  ? string | null
+  : S extends { kind: 'string' }
+    ? string
+    : S extends { kind: 'number' }
+      ? number
+      : S extends { kind: 'boolean' }
+        ? boolean
+        : S extends { kind: 'enum'; values: readonly (infer V)[] }
+          ? V
+          : S extends { kind: 'list'; item: { enum: readonly (infer V)[] } }
+            ? V[]
+            : S extends { kind: 'list' }
+              ? string[]
+              : S extends { kind: 'section'; fields: infer F }
+                ? NullableIf<S, { -readonly [K in keyof F]: Infer<F[K]> }>
+                : S extends { kind: 'records'; fields: infer F; required: readonly (infer R)[] }
+                  ? NullableIf<S, InferRecord<F, R>[]>
+                  : S extends { kind: 'map'; value: infer V }
+                    ? Record<string, Infer<V>>
+                    : never;
+
+type NullableIf<S, T> = S extends { nullable: true } ? T | null : T;
+
+/** A record's required keys are always there; the others only when the operator wrote them. */
+type InferRecord<F, R> = { -readonly [K in keyof F as K extends R ? K : never]: Infer<F[K]> } & {
+  -readonly [K in keyof F as K extends R ? never : K]?: Infer<F[K]>;
+};
+
+export const configSchema = {
   listen: str(),
   httpListen: str(true),
   upstream: str(),
@@ -100,4 +131,4 @@ export const configSchema: Record<string, FieldSpec> = {
     },
   },
   audit: { kind: 'section', fields: { file: str(true) } },
-};
+} as const satisfies Record<string, FieldSpec>;

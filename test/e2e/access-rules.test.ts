@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import path from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
+import type { AccessRuleConfig } from '../../src/config/types.js';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { addLoopbackName, type LoopbackName } from '../harness/hosts.js';
 import { startContainersTool, startCtr, type ImageTool } from '../harness/image-tools.js';
@@ -24,7 +25,7 @@ const ROOT = { user: 'root', pass: USERS.root };
 /** A refusal must reach the user quickly; a client that retries or hangs fails this. */
 const FAST_MS = 10_000;
 
-const RULES = [
+const RULES: AccessRuleConfig[] = [
   { who: ['group:admins'], repositories: ['**'], actions: ['*'] },
   { who: ['authenticated'], repositories: ['${user}/**'], actions: ['pull', 'push', 'delete'] },
   { who: ['group:team-a'], repositories: ['team-a/**'], actions: ['pull', 'push'] },

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { AuthConfig } from '../../src/config/types.js';
+import type { AccessRuleConfig, AuthConfig } from '../../src/config/types.js';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { addLoopbackName, type LoopbackName } from '../harness/hosts.js';
 import { startContainersTool, startCtr, type ImageTool } from '../harness/image-tools.js';
@@ -21,7 +21,7 @@ import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 const ADMIN = { user: 'admin', pass: 'admin-pass' };
 const FAST_MS = 10_000;
 
-const MODES: { name: string; auth: DeepPartial<AuthConfig>; access?: unknown[] }[] = [
+const MODES: { name: string; auth: DeepPartial<AuthConfig>; access?: AccessRuleConfig[] }[] = [
   { name: 'private, token', auth: { mode: 'private', challenge: 'token' } },
   { name: 'read-public, token', auth: { mode: 'read-public', challenge: 'token' } },
   { name: 'read-public, basic', auth: { mode: 'read-public', challenge: 'basic' } },
@@ -65,7 +65,7 @@ describe('anonymous pushes fail fast for every client in every mode', () => {
     await toDockerArchive(image, path.join(work, 'image.tar'), 'local/app:1');
     await dockerd.docker(['load', '-i', path.join(work, 'image.tar')]);
     for (const [i, mode] of MODES.entries()) {
-      const stack = await startTlsStack({ auth: mode.auth, users: { [ADMIN.user]: ADMIN.pass }, registry, hostsEntry: entries[i], extra: mode.access ? { access: mode.access as never } : {} });
+      const stack = await startTlsStack({ auth: mode.auth, users: { [ADMIN.user]: ADMIN.pass }, registry, hostsEntry: entries[i], extra: mode.access ? { access: mode.access } : {} });
       await dockerd.trustCa(stack.host, stack.caPem);
       // The blobs exist already: an anonymous push then reaches the manifest PUT in read-public.
       await skopeoCopy(image.ociRef, `docker://${stack.host}/public/app:seed`, { destCreds: ADMIN, certDir: stack.certDir });
