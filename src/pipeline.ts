@@ -136,7 +136,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     x.route = route;
     const verdict = await gate.check(route, req.headers, tokenService(x.view));
     x.subject = verdict.subject;
-    x.identified = req.headers.authorization !== undefined && parseAuthorization(req.headers.authorization).kind !== 'none';
+    x.identified = verdict.presented;
     if (!verdict.ok) {
       x.failedLogin = verdict.failedLogin;
       const headers = await settleBody(req);

@@ -5,7 +5,7 @@ import type { Caller } from '../access/rules.js';
 import type { RegistryErrorCode } from '../registry/errors.js';
 import type { Route } from '../registry/route.js';
 import { formatScope, type Access } from '../registry/scope.js';
-import { parseAuthorization } from './credentials.js';
+import { parseAuthorization, type Credentials } from './credentials.js';
 import { covers, type TokenAuthority } from './token.js';
 import { basicChallenge, bearerChallenge } from './challenge.js';
 import { VerifyBusyError } from './verify-pool.js';
@@ -22,7 +22,7 @@ export interface TokenService {
   service: string;
 }
 
-export type Verdict =
+type Decided =
   | { ok: true; subject: string | null; caller: Caller }
   | {
       ok: false;
@@ -34,6 +34,9 @@ export type Verdict =
       /** The user name of a wrong password (for the audit log); never the password. */
       failedLogin?: string;
     };
+
+/** `presented`: the caller sent credentials or a token (a 401 to it is a refusal, not the first challenge). */
+export type Verdict = Decided & { presented: boolean };
 
 interface Identity {
   subject: string | null;
@@ -56,12 +59,18 @@ export class AuthGate {
   ) {}
 
   async check(route: Route, headers: IncomingHttpHeaders, token: TokenService): Promise<Verdict> {
+    const credentials = parseAuthorization(headers.authorization);
+    const decided = await this.decide(route, credentials, token);
+    return { ...decided, presented: credentials.kind !== 'none' };
+  }
+
+  private async decide(route: Route, credentials: Credentials, token: TokenService): Promise<Decided> {
     if (this.auth.mode === 'none') return { ok: true, subject: null, caller: this.policy.caller(null) };
-    const identified = await this.identify(headers.authorization, token);
+    const identified = await this.identify(credentials, token);
     if ('deny' in identified) return identified.deny;
     const identity = identified;
     const caller = this.policy.caller(identity.subject);
-    const pass: Verdict = { ok: true, subject: identity.subject, caller };
+    const pass: Decided = { ok: true, subject: identity.subject, caller };
 
     switch (route.kind) {
       case 'ping':
@@ -95,8 +104,7 @@ export class AuthGate {
     }
   }
 
-  private async identify(header: string | undefined, token: TokenService): Promise<Identity | { deny: Verdict }> {
-    const credentials = parseAuthorization(header);
+  private async identify(credentials: Credentials, token: TokenService): Promise<Identity | { deny: Decided }> {
     switch (credentials.kind) {
       case 'none':
         return { subject: null };
@@ -112,7 +120,7 @@ export class AuthGate {
           }
           throw err;
         }
-        return { deny: { ...this.unauthorized({ subject: null }, token, [], 'invalid username or password'), failedLogin: credentials.user } as Verdict };
+        return { deny: { ...this.unauthorized({ subject: null }, token, [], 'invalid username or password'), failedLogin: credentials.user } };
       case 'bearer': {
         if (!this.authority) return { deny: this.unauthorized({ subject: null }, token, [], 'bearer tokens are not accepted here; use Basic credentials') };
         const verified = this.authority.verify(credentials.token, token.service);
@@ -135,7 +143,7 @@ export class AuthGate {
    * caller without any token gets the plain challenge (no error code, RFC 6750): that is what
    * makes it fetch its first token.
    */
-  private unauthorized(identity: Identity, token: TokenService, scopes: Access[], message: string, error?: 'invalid_token'): Verdict & { ok: false } {
+  private unauthorized(identity: Identity, token: TokenService, scopes: Access[], message: string, error?: 'invalid_token'): Decided & { ok: false } {
     const challenge =
       this.auth.challenge === 'basic' || !this.authority
         ? basicChallenge(this.auth.realm)
