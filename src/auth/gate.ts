@@ -14,6 +14,8 @@ import { VerifyBusyError } from './verify-pool.js';
 export interface PasswordVerifier {
   /** May reject with VerifyBusyError when the bcrypt pool is saturated. */
   verify(user: string, password: string): Promise<boolean>;
+  /** The user's current credential stamp, null when the user is not in the table. */
+  stamp(user: string): string | null;
 }
 
 /** Where clients fetch tokens, as this request's client sees the proxy. */
@@ -126,6 +128,15 @@ export class AuthGate {
         const verified = this.authority.verify(credentials.token, token.service);
         if (!verified.ok) {
           return { deny: this.unauthorized({ subject: null }, token, [], `invalid token (${verified.reason})`, 'invalid_token') };
+        }
+        // A user removed from htpasswd, or whose password changed, loses the tokens issued before:
+        // the client then logs in again (and fails, if the password it holds is the old one).
+        if (verified.subject !== null) {
+          const current = this.users?.stamp(verified.subject) ?? null;
+          if (current === null || current !== verified.stamp) {
+            const why = current === null ? `user "${verified.subject}" no longer exists` : `the password of "${verified.subject}" changed`;
+            return { deny: this.unauthorized({ subject: null }, token, [], `token no longer valid: ${why}; log in again`, 'invalid_token') };
+          }
         }
         return { subject: verified.subject, tokenAccess: verified.access };
       }

@@ -75,7 +75,8 @@ export async function answerTokenRequest(
 
   const caller = ctx.policy.caller(subject);
   const access = asked.map((a) => ({ ...a, actions: ctx.policy.allowed(caller, a) }));
-  const issued = ctx.authority.issue({ subject, service: ctx.expectedService, access });
+  const stamp = subject === null ? undefined : (ctx.users.stamp(subject) ?? undefined);
+  const issued = ctx.authority.issue({ subject, service: ctx.expectedService, access, ...(stamp !== undefined ? { stamp } : {}) });
   if (issued.token.length > MAX_TOKEN_LENGTH) return failure('BAD_REQUEST', 'the requested scopes do not fit in a token');
 
   return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(issued), subject };

@@ -20,6 +20,8 @@ export interface IssueRequest {
   subject: string | null;
   service: string;
   access: Access[];
+  /** The subject's credential stamp (users.ts): the token is void once the entry changes. */
+  stamp?: string;
 }
 
 /** The token endpoint's JSON body, field names as the Docker token specification has them. */
@@ -33,7 +35,7 @@ export interface IssuedToken {
 export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'service' | 'key' | 'issuer';
 
 export type TokenVerdict =
-  | { ok: true; subject: string | null; access: Access[]; /** epoch milliseconds */ expiresAt: number }
+  | { ok: true; subject: string | null; access: Access[]; stamp: string | null; /** epoch milliseconds */ expiresAt: number }
   | { ok: false; reason: TokenRejection };
 
 /** Far more than any token we issue; keeps hostile input from costing anything. */
@@ -53,12 +55,14 @@ interface Claims {
   iat: number;
   jti: string;
   access: Access[];
+  stp?: string;
 }
 
 interface Verified {
   subject: string | null;
   audiences: string[];
   access: readonly Access[];
+  stamp: string | null;
   exp: number;
 }
 
@@ -94,6 +98,7 @@ export class TokenAuthority {
         .filter((a) => a.actions.length > 0)
         .map(copyAccess),
     };
+    if (request.stamp !== undefined) claims.stp = request.stamp;
     const header = { alg: ALGORITHM, typ: 'JWT', kid: this.key.id };
     const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
     const token = `${signingInput}.${this.sign(signingInput).toString('base64url')}`;
@@ -119,7 +124,7 @@ export class TokenAuthority {
     }
     if (!verified.audiences.includes(expectedService)) return { ok: false, reason: 'service' };
     // A copy per use: the verdict of a cached token is shared by every request presenting it.
-    return { ok: true, subject: verified.subject, access: verified.access.map(copyAccess), expiresAt: verified.exp * 1000 };
+    return { ok: true, subject: verified.subject, access: verified.access.map(copyAccess), stamp: verified.stamp, expiresAt: verified.exp * 1000 };
   }
 
   private sign(signingInput: string): Buffer {
@@ -162,9 +167,10 @@ export class TokenAuthority {
       if (nowSeconds + NOT_BEFORE_LEEWAY_SECONDS < claims.nbf) return { reason: 'not-yet-valid' };
     }
     if (claims.sub !== undefined && typeof claims.sub !== 'string') return { reason: 'malformed' };
+    if (claims.stp !== undefined && typeof claims.stp !== 'string') return { reason: 'malformed' };
     const access = parseAccessClaim(claims.access);
     if (!access) return { reason: 'malformed' };
-    return { subject: claims.sub ? claims.sub : null, audiences, access, exp: claims.exp };
+    return { subject: claims.sub ? claims.sub : null, audiences, access, stamp: typeof claims.stp === 'string' ? claims.stp : null, exp: claims.exp };
   }
 }
 

@@ -7,12 +7,16 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TokenAuthority } from '../../src/auth/token.js';
+import { credentialStamp } from '../../src/auth/users.js';
+import { parseHtpasswd } from '../../src/auth/htpasswd.js';
+import { readFile } from 'node:fs/promises';
 import { keyIdOf, loadOrCreateSigningKey } from '../../src/state/signing-key.js';
 import { writeHtpasswd } from '../harness/htpasswd.js';
 import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
 import { get, request } from '../harness/registry-client.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { waitUntil } from '../harness/process.js';
 
 const ALICE = { user: 'alice', pass: 'correct horse' };
 
@@ -72,6 +76,21 @@ describe('token service', () => {
     assert.match(error.message, /authentication required to pull from a\/app/);
   });
 
+  test("a changed password voids the tokens issued before, at their next request", async () => {
+    const bob = { user: 'bob', pass: 'before' };
+    const htpasswdFile = String(config.auth?.htpasswdFile);
+    await writeHtpasswd(htpasswdFile, { alice: ALICE.pass, bob: bob.pass });
+    let token: string | undefined;
+    await waitUntil(async () => (token = (await tokenFor('repository:team-a/app:pull,push', bob)).token) !== undefined, { timeoutMs: 10_000, what: 'bob to be loaded' });
+    assert.equal((await startUpload('team-a/app', token!)).status, 202);
+    await writeHtpasswd(htpasswdFile, { alice: ALICE.pass, bob: 'after' });
+    await waitUntil(async () => (await startUpload('team-a/app', token!)).status === 401, { timeoutMs: 10_000, what: 'the old token to be refused' });
+    const refused = await startUpload('team-a/app', token!);
+    assert.match(String(refused.headers['www-authenticate']), /error="invalid_token"/);
+    assert.match(JSON.parse(refused.body.toString()).errors[0].message, /the password of "bob" changed/);
+    assert.equal((await startUpload('team-a/app', (await tokenFor('repository:team-a/app:pull,push', { user: 'bob', pass: 'after' })).token!)).status, 202);
+  });
+
   test('POST /token with grant_type=password (containerd) issues the token; a refresh grant gets 400', async () => {
     const form = (fields: Record<string, string>) =>
       request(`${proxy.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
@@ -110,7 +129,9 @@ describe('token service', () => {
 
     const key = await loadOrCreateSigningKey(config.stateDir);
     const access = [{ type: 'repository', name: 'team-a/app', actions: ['pull', 'push'] }];
-    const issue = (authority: TokenAuthority, svc = service) => authority.issue({ subject: 'alice', service: svc, access }).token;
+    const aliceHash = parseHtpasswd(await readFile(String(config.auth?.htpasswdFile), 'utf8')).users.get('alice')!;
+    const stamp = credentialStamp(aliceHash);
+    const issue = (authority: TokenAuthority, svc = service) => authority.issue({ subject: 'alice', service: svc, access, stamp }).token;
     const expired = issue(new TokenAuthority(key, { ttlSeconds: 60, issuer: 'registry-gate', now: () => Date.now() - 3_600_000 }));
     const otherService = issue(new TokenAuthority(key, { ttlSeconds: 60, issuer: 'registry-gate' }), 'registry.elsewhere:443');
     const secret = randomBytes(32);

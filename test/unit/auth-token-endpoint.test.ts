@@ -15,7 +15,7 @@ const SERVICE = 'registry.example.com';
 const secret = randomBytes(32);
 const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
 const passwords = new Map([['alice', 'wonderland']]);
-const users = { verify: async (user: string, password: string) => passwords.get(user) === password };
+const users = { verify: async (user: string, password: string) => passwords.get(user) === password, stamp: (user: string) => (passwords.has(user) ? `stamp-${user}` : null) };
 
 const noGroups = { groupsOf: (user: string | null) => new Set(user === 'alice' ? ['team-a'] : []) };
 function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[]) {
@@ -43,6 +43,7 @@ test('docker login: no scope and valid credentials → 200 with a token, not cac
   assert.equal(answer.status, 200);
   assert.equal(answer.subject, 'alice');
   assert.equal(answer.headers['Cache-Control'], 'no-store');
+  assert.equal((tokenOf(answer.body).verdict as { stamp: string }).stamp, 'stamp-alice', 'the token carries the entry it was issued under');
   assert.match(answer.headers['Content-Type']!, /^application\/json/);
   const { parsed, verdict } = tokenOf(answer.body);
   assert.deepEqual(Object.keys(parsed).sort(), ['access_token', 'expires_in', 'issued_at', 'token']);
@@ -83,6 +84,7 @@ test('read-public, anonymous: pull is granted, push is not, the catalog only whe
     ok: true,
     subject: null,
     access: [{ type: 'repository', name: 'library/alpine', actions: ['pull'] }],
+    stamp: null,
     expiresAt: (tokenOf(pull.body).verdict as { expiresAt: number }).expiresAt,
   });
 
@@ -175,7 +177,7 @@ test('bearer or malformed credentials at the token endpoint → 401', async () =
 });
 
 test('mode none: everything asked, credentials not even looked at', async () => {
-  const strict = { verify: async () => assert.fail('no password check in mode none') };
+  const strict = { verify: async () => assert.fail('no password check in mode none'), stamp: () => null };
   const answer = await answerTokenRequest(withService('repository:a:pull,push,delete'), basic('x', 'y'), ctx('none', { users: strict }));
   assert.equal(answer.status, 200);
   const v = tokenOf(answer.body).verdict;
@@ -192,7 +194,7 @@ test('too many scopes → 400', async () => {
 });
 
 test('a saturated verify pool → 429 with Retry-After', async () => {
-  const busy = { verify: async () => Promise.reject(new VerifyBusyError()) };
+  const busy = { verify: async () => Promise.reject(new VerifyBusyError()), stamp: () => null };
   const answer = await answerTokenRequest(withService(), basic('alice', 'wonderland'), ctx('private', { users: busy }));
   assert.equal(answer.status, 429);
   assert.equal(answer.headers['Retry-After'], '1');

@@ -50,7 +50,10 @@ test('issue → verify round trip with Docker token fields and claims', () => {
   assert.deepEqual(claims.access, pullA);
 
   const verdict = authority.verify(issued.token, SERVICE);
-  assert.deepEqual(verdict, { ok: true, subject: 'alice', access: pullA, expiresAt: (claims.exp as number) * 1000 });
+  assert.deepEqual(verdict, { ok: true, subject: 'alice', access: pullA, stamp: null, expiresAt: (claims.exp as number) * 1000 });
+  const stamped = authority.issue({ subject: 'alice', service: SERVICE, access: pullA, stamp: 'abc' });
+  assert.equal(decodePart(stamped.token, 1).stp, 'abc');
+  assert.deepEqual((authority.verify(stamped.token, SERVICE) as { stamp: string }).stamp, 'abc');
 });
 
 test('anonymous tokens carry sub "" and verify to subject null; empty grants are left out', () => {

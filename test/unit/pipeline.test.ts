@@ -85,7 +85,7 @@ async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, 
   const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags };
   const secret = randomBytes(32);
   const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
-  const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password };
+  const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password, stamp: (user: string) => (user in PASSWORDS ? `stamp-of-${PASSWORDS[user]}` : null) };
   const groups = { groupsOf: (user: string | null) => new Set(user ? (GROUPS[user] ?? []) : []) };
   const policy = new AccessPolicy(new AccessRules(access ?? rulesForMode(mode)), groups, config.auth.publicCatalog);
   const forwarded: Forwarded[] = [];
@@ -159,7 +159,8 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
   before(async () => {
     stack = await startPipeline('private', SPEC_RULES, PROTECTED);
     bearer = (user, access) => {
-      const issued = stack.authority.issue({ subject: user, service: stack.url.host, access: access.map((a) => ({ type: 'repository', ...a })) });
+      const stamp = user === null ? {} : { stamp: `stamp-of-${PASSWORDS[user]}` };
+      const issued = stack.authority.issue({ subject: user, service: stack.url.host, access: access.map((a) => ({ type: 'repository', ...a })), ...stamp });
       return `Bearer ${issued.token}`;
     };
   });
@@ -204,6 +205,25 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
         assert.equal(stack.forwarded.at(-1)!.url, path, label);
         assert.equal(stack.forwarded.at(-1)!.authorization, undefined, `${label}: Authorization reached the registry`);
       }
+    }
+  });
+
+  test("a removed user's or a changed password's tokens stop working at the next request", async () => {
+    const access = [{ name: 'team-a/app', actions: ['pull'] }];
+    const path = '/v2/team-a/app/manifests/t';
+    assert.equal((await send(stack, 'GET', path, { auth: bearer('alice', access) })).status, 200);
+    const issue = (subject: string, stamp?: string) =>
+      `Bearer ${stack.authority.issue({ subject, service: stack.url.host, access: access.map((a) => ({ type: 'repository', ...a })), ...(stamp ? { stamp } : {}) }).token}`;
+    const cases: [string, RegExp][] = [
+      [issue('alice', 'stamp-of-an-old-password'), /^token no longer valid: the password of "alice" changed; log in again$/],
+      [issue('alice'), /the password of "alice" changed/],
+      [issue('ghost', 'stamp-of-ghost'), /^token no longer valid: user "ghost" no longer exists; log in again$/],
+    ];
+    for (const [auth, message] of cases) {
+      const answer = await send(stack, 'GET', path, { auth });
+      assert.equal(answer.status, 401);
+      assert.match(String(answer.headers['www-authenticate']), /error="invalid_token"/);
+      assert.match(messageOf(answer), message);
     }
   });
 
