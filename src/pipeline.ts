@@ -3,7 +3,8 @@ import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config/types.js';
 import type { Logger } from './observe/logger.js';
-import type { AuthGate, PasswordVerifier, TokenService } from './auth/gate.js';
+import type { AuthGate, FailedLogin, PasswordVerifier, TokenService } from './auth/gate.js';
+import type { LoginGuard } from './auth/login-guard.js';
 import type { AccessPolicy } from './access/policy.js';
 import type { ProtectedTags } from './access/protected-tags.js';
 import type { Caller } from './access/rules.js';
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   protectedTags: ProtectedTags;
   audit: AuditSink;
   users: PasswordVerifier | null;
+  /** Null with auth "none": nobody logs in. */
+  logins: LoginGuard | null;
   /** Null when the proxy issues no tokens (auth "none" or challenge "basic"). */
   authority: TokenAuthority | null;
   forwarder: Forwarder;
@@ -54,7 +57,7 @@ interface Exchange {
   subject: string | null;
   /** The identity came with credentials or a token (a 401 to it is a refusal, not a challenge). */
   identified: boolean;
-  failedLogin?: string;
+  failedLogin?: FailedLogin;
   outcome: ForwardOutcome;
   bytesAtStart: { read: number; written: number };
 }
@@ -134,7 +137,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
 
     const route = classifyRequest(method, pathname, x.query);
     x.route = route;
-    const verdict = await gate.check(route, req.headers, tokenService(x.view));
+    const verdict = await gate.check(route, req.headers, tokenService(x.view), x.view.clientIp);
     x.subject = verdict.subject;
     x.identified = verdict.presented;
     if (!verdict.ok) {
@@ -218,6 +221,8 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       mode: config.auth.mode,
       policy,
       users: deps.users!,
+      logins: deps.logins!,
+      client: x.view.clientIp,
       authority: deps.authority!,
       expectedService: tokenService(x.view).service,
       realm: config.auth.realm,
@@ -269,7 +274,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
 function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
   const status = x.res.headersSent ? x.res.statusCode : 0;
   const base = { user: x.subject, client: x.view?.clientIp ?? null, status, request: x.id };
-  if (x.failedLogin !== undefined) return { ...base, event: 'login-failed', action: 'login', user: x.failedLogin, reason: 'invalid username or password' };
+  if (x.failedLogin !== undefined) return { ...base, event: 'login-failed', action: 'login', user: x.failedLogin.user, reason: x.failedLogin.reason };
   const route = x.route;
   if (route?.kind !== 'repository' || (status === 401 && !x.identified)) return null;
   const method = x.req.method;

@@ -20,6 +20,8 @@ import { AccessRules, rulesForMode } from './access/rules.js';
 import { GroupDirectory } from './access/groups.js';
 import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog } from './audit/audit-log.js';
+import { LoginGuard } from './auth/login-guard.js';
+import { redisClient } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
 import { hostName } from './proxy/client-view.js';
@@ -50,6 +52,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           issuer: 'registry-gate',
         })
       : null;
+  // Failed logins count together across replicas through Redis; memory stands in while it is away.
+  const loginRedis = users && config.redis ? redisClient(config.redis, 1) : null;
+  await loginRedis?.connect();
+  const logins = users ? new LoginGuard(config.loginLimits, users, loginRedis) : null;
   const groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
   const audit = openAuditLog(config.audit.file, logger);
@@ -64,12 +70,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const handler = createPipeline({
     config,
     logger,
-    gate: new AuthGate(config.auth, users, authority, policy),
+    gate: new AuthGate(config.auth, users, logins, authority, policy),
     policy,
     protectedTags: new ProtectedTags(config.protectedTags),
     audit,
     upstream: new UpstreamClient(config.upstream, config.upstreamTimeoutSeconds * 1000),
     users,
+    logins,
     authority,
     forwarder,
     cache,
@@ -121,6 +128,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       fanout?.close();
       await tls.close();
       await users?.close();
+      loginRedis?.disconnect();
       await groups.close();
       await audit.close();
       await pool?.close();

@@ -8,7 +8,7 @@ import { formatScope, type Access } from '../registry/scope.js';
 import { parseAuthorization, type Credentials } from './credentials.js';
 import { covers, type TokenAuthority } from './token.js';
 import { basicChallenge, bearerChallenge } from './challenge.js';
-import { VerifyBusyError } from './verify-pool.js';
+import type { LoginGuard } from './login-guard.js';
 
 /** What the gate needs of the user table (UserStore; a fake in table tests). */
 export interface PasswordVerifier {
@@ -16,6 +16,11 @@ export interface PasswordVerifier {
   verify(user: string, password: string): Promise<boolean>;
   /** The user's current credential stamp, null when the user is not in the table. */
   stamp(user: string): string | null;
+}
+
+export interface FailedLogin {
+  user: string;
+  reason: string;
 }
 
 /** Where clients fetch tokens, as this request's client sees the proxy. */
@@ -33,8 +38,8 @@ type Decided =
       challenge?: string;
       retryAfterSeconds?: number;
       subject: string | null;
-      /** The user name of a wrong password (for the audit log); never the password. */
-      failedLogin?: string;
+      /** A login that failed or was refused (for the audit log); never the password. */
+      failedLogin?: FailedLogin;
     };
 
 /** `presented`: the caller sent credentials or a token (a 401 to it is a refusal, not the first challenge). */
@@ -56,19 +61,21 @@ export class AuthGate {
   constructor(
     private readonly auth: AuthConfig,
     private readonly users: PasswordVerifier | null,
+    private readonly logins: LoginGuard | null,
     private readonly authority: TokenAuthority | null,
     private readonly policy: AccessPolicy,
   ) {}
 
-  async check(route: Route, headers: IncomingHttpHeaders, token: TokenService): Promise<Verdict> {
+  /** `client`: the caller's address as the access log has it (login limits count per client). */
+  async check(route: Route, headers: IncomingHttpHeaders, token: TokenService, client: string): Promise<Verdict> {
     const credentials = parseAuthorization(headers.authorization);
-    const decided = await this.decide(route, credentials, token);
+    const decided = await this.decide(route, credentials, token, client);
     return { ...decided, presented: credentials.kind !== 'none' };
   }
 
-  private async decide(route: Route, credentials: Credentials, token: TokenService): Promise<Decided> {
+  private async decide(route: Route, credentials: Credentials, token: TokenService, client: string): Promise<Decided> {
     if (this.auth.mode === 'none') return { ok: true, subject: null, caller: this.policy.caller(null) };
-    const identified = await this.identify(credentials, token);
+    const identified = await this.identify(credentials, token, client);
     if ('deny' in identified) return identified.deny;
     const identity = identified;
     const caller = this.policy.caller(identity.subject);
@@ -106,23 +113,21 @@ export class AuthGate {
     }
   }
 
-  private async identify(credentials: Credentials, token: TokenService): Promise<Identity | { deny: Decided }> {
+  private async identify(credentials: Credentials, token: TokenService, client: string): Promise<Identity | { deny: Decided }> {
     switch (credentials.kind) {
       case 'none':
         return { subject: null };
       case 'malformed':
         return { deny: this.unauthorized({ subject: null }, token, [], 'malformed Authorization header') };
-      case 'basic':
-        try {
-          if (this.users && (await this.users.verify(credentials.user, credentials.password))) return { subject: credentials.user };
-        } catch (err) {
-          // More bcrypt checks queued than the pool takes: shed load instead of stalling everyone.
-          if (err instanceof VerifyBusyError) {
-            return { deny: { ok: false, code: 'TOOMANYREQUESTS', message: 'too many password checks at once, retry shortly', retryAfterSeconds: 1, subject: null } };
-          }
-          throw err;
+      case 'basic': {
+        const outcome = this.logins ? await this.logins.login(credentials.user, credentials.password, client) : ({ ok: false, reason: 'invalid' } as const);
+        if (outcome.ok) return { subject: credentials.user };
+        const failedLogin = { user: credentials.user, reason: outcome.reason === 'limited' ? outcome.message : 'invalid username or password' };
+        if (outcome.reason === 'limited') {
+          return { deny: { ok: false, code: 'TOOMANYREQUESTS', message: outcome.message, retryAfterSeconds: outcome.retryAfterSeconds, subject: null, failedLogin } };
         }
-        return { deny: { ...this.unauthorized({ subject: null }, token, [], 'invalid username or password'), failedLogin: credentials.user } };
+        return { deny: { ...this.unauthorized({ subject: null }, token, [], 'invalid username or password'), failedLogin } };
+      }
       case 'bearer': {
         if (!this.authority) return { deny: this.unauthorized({ subject: null }, token, [], 'bearer tokens are not accepted here; use Basic credentials') };
         const verified = this.authority.verify(credentials.token, token.service);

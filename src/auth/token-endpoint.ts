@@ -20,18 +20,22 @@
  */
 import type { AuthMode } from '../config/types.js';
 import type { AccessPolicy } from '../access/policy.js';
-import type { PasswordVerifier } from './gate.js';
+import type { FailedLogin, PasswordVerifier } from './gate.js';
+import type { LoginGuard } from './login-guard.js';
 import { basicChallenge } from './challenge.js';
 import { registryErrorBody, statusOf, type RegistryErrorCode } from '../registry/errors.js';
 import type { Credentials } from './credentials.js';
 import { mergeAccess, parseScope, type Access } from '../registry/scope.js';
 import { MAX_TOKEN_LENGTH, type TokenAuthority } from './token.js';
-import { VerifyBusyError } from './verify-pool.js';
 
 export interface TokenEndpointContext {
   mode: AuthMode;
   policy: AccessPolicy;
   users: PasswordVerifier;
+  /** Every password check goes through the failed-login limits. */
+  logins: LoginGuard;
+  /** The caller's address (login limits count per client). */
+  client: string;
   authority: TokenAuthority;
   /** The service this proxy issues tokens for (its host name unless configured otherwise). */
   expectedService: string;
@@ -45,8 +49,8 @@ export interface TokenResponse {
   body: string;
   /** Who the token was issued to, for the access log; null for anonymous or refused callers. */
   subject: string | null;
-  /** The user name of a wrong password (for the audit log); never the password. */
-  failedLogin?: string;
+  /** A login that failed or was refused (for the audit log); never the password. */
+  failedLogin?: FailedLogin;
 }
 
 /** docker asks 1–3 scopes (a cross-repository mount is 2); more is not a client we know. */
@@ -118,16 +122,16 @@ async function identify(credentials: Credentials, ctx: TokenEndpointContext): Pr
       return unauthorized(realm, 'the token service takes Basic credentials, not a bearer token');
     case 'none':
       return { subject: null };
-    case 'basic':
-      try {
-        const ok = await ctx.users.verify(credentials.user, credentials.password);
-        return ok ? { subject: credentials.user } : { ...unauthorized(realm, 'invalid username or password'), failedLogin: credentials.user };
-      } catch (err) {
-        if (err instanceof VerifyBusyError) {
-          return { ...failure('TOOMANYREQUESTS', 'too many logins at once, retry shortly'), headers: { ...JSON_HEADERS, 'Retry-After': '1' } };
-        }
-        throw err;
+    case 'basic': {
+      const outcome = await ctx.logins.login(credentials.user, credentials.password, ctx.client);
+      if (outcome.ok) return { subject: credentials.user };
+      if (outcome.reason === 'limited') {
+        const refused = failure('TOOMANYREQUESTS', outcome.message);
+        refused.headers['Retry-After'] = String(outcome.retryAfterSeconds);
+        return { ...refused, failedLogin: { user: credentials.user, reason: outcome.message } };
       }
+      return { ...unauthorized(realm, 'invalid username or password'), failedLogin: { user: credentials.user, reason: 'invalid username or password' } };
+    }
   }
 }
 

@@ -8,7 +8,7 @@
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
 import { decodeText, WatchedFile, type FileRead, type WatchOptions } from '../files/watched-file.js';
-import { bcryptCost, parseHtpasswd, type SkippedLine } from './htpasswd.js';
+import { bcryptCost, cheapEntriesWarning, parseHtpasswd, type SkippedLine } from './htpasswd.js';
 
 /** What the store needs from the verify pool (a fake in tests). */
 export interface PasswordChecker {
@@ -196,6 +196,8 @@ export class UserStore {
     this.replaceTable(parsed.users, fingerprint);
     this.logSkipped(parsed.skipped);
     this.logger.info({ file: this.watched.file, users: parsed.users.size, skipped: parsed.skipped.length }, 'htpasswd loaded');
+    const cheap = cheapEntriesWarning(parsed.users);
+    if (cheap) this.logger.warn({ file: this.watched.file }, `htpasswd: ${cheap}`);
     this.onChange?.({ users: parsed.users.size, skipped: parsed.skipped });
   }
 

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
+import { cheapEntriesWarning, parseHtpasswd } from '../auth/htpasswd.js';
 import { configSchema, type FieldSpec } from '../config/schema.js';
 import { maskUrlPassword } from '../config/mask.js';
 import { rulesForMode } from '../access/rules.js';
@@ -7,6 +9,7 @@ import { describeRule } from '../access/describe.js';
 /** Prints the effective config (defaults, file and environment merged) with secrets masked. */
 export function runConfigCheck(configFile: string, out: NodeJS.WritableStream): number {
   const { config, file, envApplied, warnings } = loadConfig(configFile);
+  if (config.auth.mode !== 'none') warnings.push(...htpasswdWarnings(config.auth.htpasswdFile));
   out.write(`# ${file} is valid${envApplied.length ? `; environment overrides: ${envApplied.join(', ')}` : ''}\n`);
   for (const warning of warnings) out.write(`# warning: ${warning}\n`);
   out.write(`${JSON.stringify(mask(config, { kind: 'section', fields: configSchema }), null, 2)}\n`);
@@ -28,4 +31,15 @@ function mask(value: unknown, spec: FieldSpec): unknown {
   }
   if (spec.kind === 'string' && spec.secret && typeof value === 'string') return maskUrlPassword(value);
   return value;
+}
+
+function htpasswdWarnings(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const warning = cheapEntriesWarning(parseHtpasswd(text).users);
+  return warning ? [`auth.htpasswdFile: ${warning}`] : [];
 }

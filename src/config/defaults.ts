@@ -53,5 +53,6 @@ export function defaultConfig(): Config {
     groupsFile: null,
     protectedTags: [],
     audit: { file: null },
+    loginLimits: { enabled: true, failuresPerUser: 5, failuresPerClient: 30, windowSeconds: 900, maxBackoffSeconds: 900, checksPerSecondPerUser: 1 },
   };
 }

@@ -131,4 +131,15 @@ export const configSchema = {
     },
   },
   audit: { kind: 'section', fields: { file: str(true) } },
+  loginLimits: {
+    kind: 'section',
+    fields: {
+      enabled: { kind: 'boolean' },
+      failuresPerUser: { kind: 'number', integer: true, min: 1, max: 1000 },
+      failuresPerClient: { kind: 'number', integer: true, min: 1, max: 100000 },
+      windowSeconds: { kind: 'number', integer: true, min: 10, max: 86400 },
+      maxBackoffSeconds: { kind: 'number', integer: true, min: 1, max: 86400 },
+      checksPerSecondPerUser: { kind: 'number', integer: true, min: 1, max: 1000 },
+    },
+  },
 } as const satisfies Record<string, FieldSpec>;

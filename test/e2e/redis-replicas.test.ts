@@ -72,6 +72,17 @@ test('a tag moved through one replica is seen through the other within moments, 
   assert.equal(await digestAt(a.url), second.digest);
 });
 
+test('failed logins spread over replicas count together (Redis)', async () => {
+  const [a, b] = replicas as [RunningProxy, RunningProxy];
+  const guess = (base: string, i: number) => get(`${base}/token?service=${SERVICE}`, { auth: { user: 'alice', pass: `spread-guess-${i}` } });
+  // Five failures (the default failuresPerUser) through A, then B refuses the sixth without a check.
+  for (let i = 0; i < 5; i++) assert.equal((await guess(a.url, i)).status, 401);
+  const atB = await guess(b.url, 5);
+  assert.equal(atB.status, 429, atB.body.toString());
+  assert.ok(Number(atB.headers['retry-after']) >= 1);
+  assert.match(JSON.parse(atB.body.toString()).errors[0].message, /too many failed logins for user "alice"/);
+});
+
 test('an unreachable Redis stops the start with a message naming it', async () => {
   const config = await proxyConfig({ upstream: registry.url, redis: `redis://127.0.0.1:${await freePort()}/0`, auth: { mode: 'private', htpasswdFile: path.join(work, 'htpasswd') } });
   configs.push(config);

@@ -23,6 +23,8 @@ export interface PushOptions {
 
 export interface ImageTool {
   name: string;
+  /** `<tool> login`, the password on stdin; podman and buildah only (ctr has no login). */
+  login?(host: string, creds: { user: string; pass: string }, certDir: string): Promise<RunResult>;
   /** Takes the OCI image into the tool's own store (once per image), then pushes it to `dest` (host/repo:tag). */
   push(image: OciImage, dest: string, opts: PushOptions): Promise<RunResult>;
   stop(): Promise<void>;
@@ -36,7 +38,7 @@ export async function startContainersTool(name: 'podman' | 'buildah'): Promise<I
   const global = ['--root', path.join(root, 'storage'), '--runroot', path.join(root, 'run'), '--storage-driver', 'vfs'];
   const env = { REGISTRY_AUTH_FILE: authFile, XDG_RUNTIME_DIR: path.join(root, 'xdg') };
   const loaded = new Map<string, string>();
-  const tool = (args: string[], timeoutMs = 120_000, redact: string[] = []) => run(name, [...global, ...args], { env, timeoutMs, redact });
+  const tool = (args: string[], timeoutMs = 120_000, redact: string[] = [], stdin?: string) => run(name, [...global, ...args], { env, timeoutMs, redact, stdin });
 
   // `pull oci:<dir>` would name the image after the (mixed-case) temp path, which is refused.
   const refOf = async (image: OciImage): Promise<string> => {
@@ -53,6 +55,7 @@ export async function startContainersTool(name: 'podman' | 'buildah'): Promise<I
 
   return {
     name,
+    login: (host, creds, certDir) => tool(['login', '--cert-dir', certDir, '--username', creds.user, '--password-stdin', host], 30_000, [], creds.pass),
     async push(image, dest, opts) {
       const id = await refOf(image);
       const creds = opts.creds ? ['--creds', `${opts.creds.user}:${opts.creds.pass}`] : [];

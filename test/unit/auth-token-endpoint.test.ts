@@ -7,6 +7,8 @@ import { answerTokenPost, answerTokenRequest, MAX_SCOPES, type TokenEndpointCont
 import { TokenAuthority } from '../../src/auth/token.js';
 import { VerifyBusyError } from '../../src/auth/verify-pool.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
+import { LoginGuard } from '../../src/auth/login-guard.js';
+import { defaultConfig } from '../../src/config/defaults.js';
 import { AccessPolicy } from '../../src/access/policy.js';
 import { AccessRules, rulesForMode } from '../../src/access/rules.js';
 import type { AccessRuleConfig } from '../../src/config/types.js';
@@ -23,7 +25,8 @@ function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[
 }
 function ctx(mode: AuthMode, extra: Partial<TokenEndpointContext> & { publicCatalog?: boolean; rules?: AccessRuleConfig[] } = {}): TokenEndpointContext {
   const { publicCatalog, rules, ...rest } = extra;
-  return { mode, policy: policy(mode, publicCatalog, rules), users, authority, expectedService: SERVICE, realm: 'Registry realm', ...rest };
+  const checker = rest.users ?? users;
+  return { mode, policy: policy(mode, publicCatalog, rules), users: checker, logins: new LoginGuard(defaultConfig().loginLimits, checker), client: '192.0.2.1', authority, expectedService: SERVICE, realm: 'Registry realm', ...rest };
 }
 const basic = (user: string, password: string): Credentials => parseAuthorization(`Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`);
 const anonymous: Credentials = { kind: 'none' };
@@ -123,7 +126,7 @@ test('a wrong password: 401 with the configured realm, and the user name noted f
   const answer = await answerTokenRequest(withService(), basic('alice', 'guess'), ctx('private', { realm: 'ACME registry' }));
   assert.equal(answer.status, 401);
   assert.equal(answer.headers['WWW-Authenticate'], 'Basic realm="ACME registry"');
-  assert.equal(answer.failedLogin, 'alice');
+  assert.deepEqual(answer.failedLogin, { user: 'alice', reason: 'invalid username or password' });
   assert.deepEqual(JSON.parse(answer.body), { errors: [{ code: 'UNAUTHORIZED', message: 'invalid username or password', detail: null }] });
 });
 
@@ -212,7 +215,7 @@ test('POST /token, grant_type=password (containerd): the same token as GET with 
 
   const wrong = await answerTokenPost(new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'x', service: SERVICE }), ctx('private'));
   assert.equal(wrong.status, 401);
-  assert.equal(wrong.failedLogin, 'alice');
+  assert.deepEqual(wrong.failedLogin, { user: 'alice', reason: 'invalid username or password' });
 });
 
 test('POST /token with another grant → 400, on which containerd falls back to GET', async () => {

@@ -66,6 +66,7 @@ test('config check lists the rules in force and the protected tags', () => {
   assert.equal(listed.status, 0, listed.stderr);
   assert.match(listed.stdout, /# access rules in force \(from "access"; first match wins, anything unmatched is denied\):\n#   1\. group:admins → \*\* : \*   # operators\n#   2\. group:team-a → team-a\/\*\* : pull, push\n#   3\. \* → public\/\*\* : pull\n/);
   assert.match(listed.stdout, /# protected tags 1: v\* in \*\*; may still be moved by: group:admins/);
+  assert.match(listed.stdout, /# warning: auth\.htpasswdFile: 2 user\(s\) with a bcrypt cost below 10: alice \(4\), root \(4\); each guess is cheap/);
   const byMode = cli('config', 'check', '--config', setup({ auth: { mode: 'private' } }));
   assert.match(byMode.stdout, /# access rules in force \(those of auth\.mode "private"; .*\n#   1\. authenticated → \*\* : \*\n/);
 });

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createPipeline } from '../../src/pipeline.js';
 import { AuthGate } from '../../src/auth/gate.js';
+import { LoginGuard } from '../../src/auth/login-guard.js';
 import { TokenAuthority } from '../../src/auth/token.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
 import { AccessPolicy } from '../../src/access/policy.js';
@@ -87,6 +88,7 @@ async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, 
   const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
   const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password, stamp: (user: string) => (user in PASSWORDS ? `stamp-of-${PASSWORDS[user]}` : null) };
   const groups = { groupsOf: (user: string | null) => new Set(user ? (GROUPS[user] ?? []) : []) };
+  const logins = new LoginGuard(config.loginLimits, users);
   const policy = new AccessPolicy(new AccessRules(access ?? rulesForMode(mode)), groups, config.auth.publicCatalog);
   const forwarded: Forwarded[] = [];
   const audit: AuditEntry[] = [];
@@ -110,11 +112,12 @@ async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, 
   const handler = createPipeline({
     config,
     logger: createLogger('silent'),
-    gate: new AuthGate(config.auth, users, authority, policy),
+    gate: new AuthGate(config.auth, users, logins, authority, policy),
     policy,
     protectedTags: new ProtectedTags(protectedTags),
     audit: { record: (e) => audit.push(e), reopen() {}, close: async () => {} },
     users,
+    logins,
     authority,
     forwarder,
     upstream: registry,
@@ -339,7 +342,7 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     assert.ok(pushed!.bytes! >= Buffer.byteLength(body), `bytes ${pushed!.bytes}`);
     assert.equal(refused!.status, 403);
     assert.equal(refused!.tag, 'refused');
-    assert.deepEqual([failed!.event, failed!.user, failed!.status], ['login-failed', 'alice', 401]);
+    assert.deepEqual([failed!.event, failed!.user, failed!.status, failed!.reason], ['login-failed', 'alice', 401, 'invalid username or password']);
     assert.deepEqual([uploaded!.action, uploaded!.digest], ['upload', digestOf('layer')]);
     assert.ok(!JSON.stringify(stack.audit).includes('guess'), 'a password reached the audit log');
   });

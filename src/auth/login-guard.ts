@@ -1,0 +1,161 @@
+/**
+ * Failed-login limits: what stands between the password check and a guessing loop.
+ *
+ * - Only failed credential checks count: a bare 401 challenge (every docker session starts with
+ *   one) never reaches this module, and the same wrong password from the same client within a
+ *   minute (containerd POSTs /token, then GETs it with the same credentials) counts once and is
+ *   answered without another bcrypt run.
+ * - Per user and client: after `failuresPerUser` failures in `windowSeconds`, each further
+ *   failure closes that pair for 1, 2, 4 … seconds (at most `maxBackoffSeconds`); a success
+ *   opens it again. The same user from another address is not affected: an attacker elsewhere
+ *   cannot lock a user out.
+ * - Per client: after `failuresPerClient` failures for any users, the same back-off for the
+ *   whole address (spraying many names from one place).
+ * - Per user, from anywhere: once a user has `failuresPerUser` failures in the window, its real
+ *   password checks are paced to `checksPerSecondPerUser`, so guessing from many addresses stays
+ *   slow too; a caller that finds the pace taken gets 429 and retries, nobody is locked out.
+ *
+ * Counters live in memory, or in Redis when `redis` is set (replicas then count together), with
+ * memory as insurance while Redis is away. Keys are digests: user names come from the network.
+ */
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Config } from '../config/types.js';
+import { VerifyBusyError } from './verify-pool.js';
+
+export type LoginLimitsConfig = Config['loginLimits'];
+
+export type LoginOutcome =
+  | { ok: true }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'limited'; retryAfterSeconds: number; message: string };
+
+export interface CredentialChecker {
+  verify(user: string, password: string): Promise<boolean>;
+  stamp(user: string): string | null;
+}
+
+/** How long the same wrong password from the same client is answered from memory. */
+const REPEAT_MS = 60_000;
+const MAX_REPEATS = 10_000;
+/** The counters only count; they never refuse by themselves (see the cooldowns). */
+const UNLIMITED = 2 ** 30;
+
+export class LoginGuard {
+  private readonly failures: RateLimiterAbstract;
+  private readonly cooldowns: RateLimiterAbstract;
+  private readonly pace: RateLimiterAbstract;
+  private readonly repeats = new Map<string, number>();
+  private readonly repeatKey = randomBytes(32);
+
+  constructor(
+    private readonly limits: LoginLimitsConfig,
+    private readonly users: CredentialChecker,
+    redis: Redis | null = null,
+  ) {
+    const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
+      const memory = new RateLimiterMemory({ keyPrefix, points, duration });
+      return redis ? new RateLimiterRedis({ storeClient: redis, keyPrefix: `registry-gate:${keyPrefix}`, points, duration, insuranceLimiter: memory }) : memory;
+    };
+    this.failures = make('login-failures', UNLIMITED, limits.windowSeconds);
+    this.cooldowns = make('login-cooldown', 1, limits.maxBackoffSeconds);
+    this.pace = make('login-pace', limits.checksPerSecondPerUser, 1);
+  }
+
+  /** The one way a password is checked (gate and token service alike). */
+  async login(user: string, password: string, client: string): Promise<LoginOutcome> {
+    try {
+      return await this.check(user, password, client);
+    } catch (err) {
+      // More bcrypt checks queued than the pool takes: shed load instead of stalling everyone.
+      if (err instanceof VerifyBusyError) return { ok: false, reason: 'limited', retryAfterSeconds: 1, message: 'too many password checks at once, retry shortly' };
+      throw err;
+    }
+  }
+
+  private async check(user: string, password: string, client: string): Promise<LoginOutcome> {
+    if (!this.limits.enabled) return (await this.users.verify(user, password)) ? { ok: true } : { ok: false, reason: 'invalid' };
+    const pair = `pair:${digest(user, client)}`;
+    const address = `client:${digest('', client)}`;
+    const everywhere = `user:${digest(user, '')}`;
+
+    const repeat = this.repeatOf(user, password, client);
+    if (this.isRepeat(repeat)) return { ok: false, reason: 'invalid' };
+
+    const closed = await this.closedFor([pair, address]);
+    if (closed > 0) return this.limited(user, client, closed);
+    if ((await this.count(everywhere)) >= this.limits.failuresPerUser) {
+      try {
+        await this.pace.consume(everywhere);
+      } catch (res) {
+        if (res instanceof RateLimiterRes) return this.limited(user, client, res.msBeforeNext);
+        throw res;
+      }
+    }
+
+    if (await this.users.verify(user, password)) {
+      await this.failures.delete(pair);
+      await this.cooldowns.delete(pair);
+      return { ok: true };
+    }
+    this.remember(repeat);
+    await Promise.all([this.fail(pair, this.limits.failuresPerUser), this.fail(address, this.limits.failuresPerClient), this.failures.penalty(everywhere)]);
+    return { ok: false, reason: 'invalid' };
+  }
+
+  /** One more failure for `key`; past `threshold` the key closes for 1, 2, 4 … seconds. */
+  private async fail(key: string, threshold: number): Promise<void> {
+    const res = await this.failures.penalty(key);
+    const excess = res.consumedPoints - threshold;
+    if (excess >= 0) await this.cooldowns.set(key, 1, Math.min(this.limits.maxBackoffSeconds, 2 ** Math.min(excess, 30)));
+  }
+
+  private async count(key: string): Promise<number> {
+    return (await this.failures.get(key))?.consumedPoints ?? 0;
+  }
+
+  /** Milliseconds until every key is open again; 0 when none is closed. */
+  private async closedFor(keys: string[]): Promise<number> {
+    const states = await Promise.all(keys.map((k) => this.cooldowns.get(k)));
+    return Math.max(0, ...states.map((s) => (s && s.consumedPoints > 0 ? s.msBeforeNext : 0)));
+  }
+
+  private limited(user: string, client: string, ms: number): LoginOutcome {
+    const retryAfterSeconds = Math.max(1, Math.ceil(ms / 1000));
+    return {
+      ok: false,
+      reason: 'limited',
+      retryAfterSeconds,
+      message: `too many failed logins for user "${user}" or from ${client}; retry in ${retryAfterSeconds} s`,
+    };
+  }
+
+  /** Keyed by the user's current entry too: after a password change nothing old is a repeat. */
+  private repeatOf(user: string, password: string, client: string): string {
+    return createHmac('sha256', this.repeatKey)
+      .update(`${Buffer.byteLength(user)}:${user}\0${client}\0${this.users.stamp(user) ?? '-'}\0`)
+      .update(password)
+      .digest('base64url');
+  }
+
+  private isRepeat(key: string): boolean {
+    const until = this.repeats.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.repeats.delete(key);
+    return false;
+  }
+
+  private remember(key: string): void {
+    if (this.repeats.size >= MAX_REPEATS) {
+      const oldest = this.repeats.keys().next().value;
+      if (oldest !== undefined) this.repeats.delete(oldest);
+    }
+    this.repeats.set(key, Date.now() + REPEAT_MS);
+  }
+}
+
+function digest(user: string, client: string): string {
+  return createHash('sha256').update(`${Buffer.byteLength(user)}:${user}\0${client}`).digest('base64url').slice(0, 22);
+}
