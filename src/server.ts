@@ -1,6 +1,6 @@
 import http, { type Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
-import { mkdir } from 'node:fs/promises';
+import { prepareStateDir } from './files/state-dir.js';
 import type { Config } from './config/types.js';
 import { parseListenAddress, type ListenAddress } from './config/address.js';
 import type { Logger } from './observe/logger.js';
@@ -41,7 +41,7 @@ const CLIENT_IDLE_MARGIN_S = 30;
 
 /** Builds every part from the config, opens the listeners, and returns a handle to stop them. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+  await prepareStateDir(config.stateDir);
   const authenticates = config.auth.mode !== 'none';
   const pool = authenticates ? new VerifyPool() : null;
   const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool }) : null;

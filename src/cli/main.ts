@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/load.js';
+import { StateDirError } from '../files/state-dir.js';
 import { parseArgs } from './args.js';
 import { runServe } from './serve.js';
 import { runConfigCheck } from './config-check.js';
@@ -43,6 +44,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (err instanceof StateDirError) {
+      process.stderr.write(`registry-gate: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     if (err instanceof ConfigError) {
       process.stderr.write(`registry-gate: ${err.message}\nFix the keys above (README, "Configuration") and start again.\n`);
       process.exitCode = 2;

@@ -12,7 +12,8 @@ export function parseListenAddress(text: string): ListenAddress | { error: strin
   if (!bare && !match) return { error: `expected "host:port" (IPv6 as "[::]:443"), got "${text}"` };
   const portText = bare ? text : match![3]!;
   const port = Number(portText);
-  if (port < 1 || port > 65535) return { error: `port must be 1-65535, got ${portText}` };
+  // 0 asks the system for a free port; the one it picked is logged at start.
+  if (port > 65535) return { error: `port must be 0-65535, got ${portText}` };
   const v6 = match?.[1];
   if (v6 !== undefined && isIP(v6) !== 6) return { error: `"${v6}" is not an IPv6 address` };
   const host = v6 ?? match?.[2] ?? '';

@@ -8,6 +8,7 @@ import { parseListenAddress } from './address.js';
 import { checkSection, isPlainObject } from './validate-shape.js';
 import { validateTlsConfig } from '../tls/validate.js';
 import { accessProblems, accessWarnings } from '../access/validate.js';
+import safeRegex from 'safe-regex2';
 import type { Config } from './types.js';
 
 export class ConfigError extends Error {
@@ -47,7 +48,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   const config = resolvePaths(merged, dirname(path));
   const crossProblems = crossCheck(config);
   if (crossProblems.length) throw new ConfigError(path, crossProblems);
-  return { config, file: path, envApplied: applied, warnings: accessWarnings(config) };
+  return { config, file: path, envApplied: applied, warnings: [...proxyWarnings(config), ...accessWarnings(config)] };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -140,6 +141,12 @@ function crossCheck(c: Config): string[] {
       new RegExp(pattern);
     } catch (err) {
       problems.push(`blockUserAgents[${i}]: not a valid regular expression (${(err as Error).message})`);
+      return;
+    }
+    // Run against every request's User-Agent, which the client chooses: a pattern that can
+    // backtrack exponentially would let one request stall the proxy.
+    if (!safeRegex(pattern)) {
+      problems.push(`blockUserAgents[${i}]: "${pattern}" can take exponential time on a crafted User-Agent (a repeated group holding a quantifier, like (a+)+); rewrite it without nested repetition`);
     }
   });
   if (/["\\\r\n]/.test(c.auth.realm)) problems.push('auth.realm: must not contain quotes, backslashes or line breaks');
@@ -149,6 +156,20 @@ function crossCheck(c: Config): string[] {
     problems.push('tls.acme.challenges: "http-01" needs httpListen (the CA connects to port 80 there); set httpListen (e.g. "0.0.0.0:80") or list only "tls-alpn-01"');
   }
   return problems;
+}
+
+/** Valid, but probably not what the operator meant. */
+function proxyWarnings(c: Config): string[] {
+  const warnings: string[] = [];
+  c.trustedProxies.forEach((cidr, i) => {
+    const parsed = parseCidr(cidr);
+    if (parsed && parsed.prefix === 0) {
+      warnings.push(
+        `trustedProxies[${i}]: "${cidr}" trusts every ${parsed.family === 'ipv4' ? 'IPv4' : 'IPv6'} address: any client can then set X-Forwarded-For/-Proto/-Host (its address in the logs, the audit trail and the login limits, and the registry's Location URLs); list your load balancers' addresses instead`,
+      );
+    }
+  });
+  return warnings;
 }
 
 function checkUrl(key: string, value: string, protocols: string[]): string[] {

@@ -192,3 +192,15 @@ test('a rule granting push without pull is valid but warned about', () => {
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /^access\[0\]: grants push without pull/);
 });
+
+test('operator input that could hurt: a backtracking blockUserAgents pattern is refused, a world-trusting proxy list warned about, port 0 allowed', () => {
+  const problems = problemsOf(configFile({ blockUserAgents: ['^curl/', '^(a+)+$'] }));
+  assert.deepEqual(problems.filter((p) => p.startsWith('blockUserAgents')), [
+    'blockUserAgents[1]: "^(a+)+$" can take exponential time on a crafted User-Agent (a repeated group holding a quantifier, like (a+)+); rewrite it without nested repetition',
+  ]);
+  const { warnings } = loadConfig(configFile({ listen: '127.0.0.1:0', trustedProxies: ['10.0.0.0/8', '0.0.0.0/0'] }), {});
+  assert.deepEqual(parseListenAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /^trustedProxies\[1\]: "0\.0\.0\.0\/0" trusts every IPv4 address: any client can then set X-Forwarded-For/);
+  assert.ok(loadConfig(configFile({}), {}).warnings.length === 0, 'the defaults warn about nothing');
+});
