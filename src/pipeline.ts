@@ -134,6 +134,11 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (isBlocked(req.headers['user-agent'])) return sendRegistryError(res, 'NOT_FOUND', 'this client is too old for the registry v2 API');
 
     if (isToken) return answerToken(x);
+    // A body on a GET or HEAD has no meaning to the registry and is how requests are smuggled
+    // past a front end that reads them differently: never forwarded.
+    if ((method === 'GET' || method === 'HEAD') && hasBody(req)) {
+      return sendRegistryError(res, 'BAD_REQUEST', `a ${method} request carries no body`, { connection: 'close' });
+    }
 
     const route = classifyRequest(method, pathname, x.query);
     x.route = route;

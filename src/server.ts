@@ -24,7 +24,8 @@ import { LoginGuard } from './auth/login-guard.js';
 import { redisClient } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
-import { hostName } from './proxy/client-view.js';
+import { hostName, PeerTrust } from './proxy/client-view.js';
+import { limitConnections } from './proxy/connection-limits.js';
 import { createTlsRuntime } from './tls/runtime.js';
 
 export interface RunningServer {
@@ -90,7 +91,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
   });
 
-  const main = tls.createMainServer(handler, (s) => configureTimeouts(s, config));
+  const trust = new PeerTrust(config.trustedProxies);
+  const main = tls.createMainServer(handler, (s) => {
+    configureTimeouts(s, config);
+    limitConnections(s, { max: config.limits.maxConnections, perClient: config.limits.maxConnectionsPerClient, trust, logger });
+  });
   const mainAddress = await listen(main, parseListenAddress(config.listen) as ListenAddress);
   const servers: NetServer[] = [main];
 

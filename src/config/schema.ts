@@ -142,4 +142,11 @@ export const configSchema = {
       checksPerSecondPerUser: { kind: 'number', integer: true, min: 1, max: 1000 },
     },
   },
+  limits: {
+    kind: 'section',
+    fields: {
+      maxConnections: { kind: 'number', integer: true, min: 1, max: 1_000_000 },
+      maxConnectionsPerClient: { kind: 'number', integer: true, min: 1, max: 1_000_000 },
+    },
+  },
 } as const satisfies Record<string, FieldSpec>;

@@ -79,8 +79,11 @@ export function classifyRequest(method: string, pathname: string, query: URLSear
   if (segments.length === 1 && segments[0] === '_catalog') return reading ? { kind: 'catalog', needs: [CATALOG] } : UNKNOWN;
 
   const target = matchRepositoryRoute(segments);
-  const actions = actionsForMethod(method);
-  if (!target || !actions) return UNKNOWN;
+  const byMethod = actionsForMethod(method);
+  if (!target || !byMethod) return UNKNOWN;
+  // An upload URL belongs to a push under way: its status (GET) and its cancellation (DELETE)
+  // are the pusher's, not every reader's or deleter's.
+  const actions: Action[] = target.endpoint === 'upload' ? ['pull', 'push'] : byMethod;
   const own: Access = { type: 'repository', name: target.name, actions };
   const tag = target.endpoint === 'manifest' && TAG.test(target.reference) ? target.reference : null;
   return { kind: 'repository', ...target, tag, needs: [own, ...mountAccess(method, target.endpoint, query)] };

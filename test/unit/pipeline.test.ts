@@ -230,6 +230,15 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     }
   });
 
+  test('a GET or HEAD with a body is refused and the connection closed; nothing is forwarded', async () => {
+    const before = stack.forwarded.length;
+    const answer = await send(stack, 'GET', '/v2/public/base/manifests/t', { body: 'smuggled' });
+    assert.equal(answer.status, 400);
+    assert.equal(codeOf(answer), 'BAD_REQUEST');
+    assert.equal(answer.headers.connection, 'close');
+    assert.equal(stack.forwarded.length, before);
+  });
+
   test('denials name the caller and what was refused', async () => {
     assert.equal(messageOf(await send(stack, 'PUT', '/v2/team-b/app/manifests/t', { auth: basic('alice'), body: '{}' })), 'user "alice" may not push to team-b/app');
     const anonymous = await send(stack, 'PUT', '/v2/public/x/manifests/t', { auth: bearer(null, []), body: '{}' });
@@ -364,6 +373,9 @@ describe('without "access", each auth mode decides exactly as before rules exist
     ['read-public', 'anonymous', undefined, 'GET', '/v2/_catalog', 401],
     ['read-public', 'anonymous', undefined, 'GET', '/v2/a/../b/manifests/x', 401],
     ['read-public', 'alice', basic('alice'), 'PUT', M, 201],
+    // An upload URL is part of a push, also for reading its status.
+    ['read-public', 'anonymous', undefined, 'GET', '/v2/team/app/blobs/uploads/abc', 401],
+    ['read-public', 'alice', basic('alice'), 'GET', '/v2/team/app/blobs/uploads/abc', 200],
   ];
   for (const mode of ['none', 'private', 'read-public'] as const) {
     test(mode, async () => {

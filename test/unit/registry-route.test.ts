@@ -45,8 +45,10 @@ test('uploads: start, chunks, status, finish', () => {
   expectAccess('POST', '/v2/team/app/blobs/uploads', 'team/app', 'push', 'upload');
   expectAccess('PATCH', '/v2/team/app/blobs/uploads/3f6b1c2e-7a1d-4c7e-9b1a-0d5c2e8f9a10', 'team/app', 'push', 'upload');
   expectAccess('PUT', '/v2/team/app/blobs/uploads/3f6b1c2e-7a1d-4c7e-9b1a-0d5c2e8f9a10', 'team/app', 'push', 'upload');
-  expectAccess('GET', '/v2/team/app/blobs/uploads/abc_DEF=', 'team/app', 'pull', 'upload');
-  expectAccess('DELETE', '/v2/team/app/blobs/uploads/abc', 'team/app', 'delete', 'upload');
+  // Every method on an upload URL is part of a push.
+  expectAccess('GET', '/v2/team/app/blobs/uploads/abc_DEF=', 'team/app', 'push', 'upload');
+  expectAccess('HEAD', '/v2/team/app/blobs/uploads/abc_DEF=', 'team/app', 'push', 'upload');
+  expectAccess('DELETE', '/v2/team/app/blobs/uploads/abc', 'team/app', 'push', 'upload');
 });
 
 test('names that contain route words resolve the way the registry resolves them', () => {
@@ -54,7 +56,7 @@ test('names that contain route words resolve the way the registry resolves them'
   expectAccess('PATCH', '/v2/blobs/uploads/blobs/uploads/uuid-1', 'blobs/uploads', 'push', 'upload');
   expectAccess('POST', '/v2/x/blobs/uploads/blobs/uploads/', 'x/blobs/uploads', 'push', 'upload');
   expectAccess('GET', '/v2/manifests/manifests/latest', 'manifests', 'pull', 'manifest');
-  expectAccess('GET', '/v2/x/manifests/v1/blobs/uploads/u', 'x/manifests/v1', 'pull', 'upload');
+  expectAccess('GET', '/v2/x/manifests/v1/blobs/uploads/u', 'x/manifests/v1', 'push', 'upload');
   expectAccess('GET', '/v2/tags/list/tags/list', 'tags/list', 'pull', 'tags');
 });
 
