@@ -49,7 +49,7 @@ export function compileGlob(pattern: string): Glob {
     matchesAll: pattern === '**',
   };
   if (wildcards > 2) return { ...shared, matches: (name, user) => walk(tokens, name, user) };
-  return { ...shared, matches: regexMatcher(pattern) };
+  return { ...shared, matches: regexMatcher(tokens) };
 }
 
 function tokenize(pattern: string): Token[] {
@@ -108,32 +108,34 @@ function walk(pattern: Token[], name: string, user: string | null): boolean {
   return active[n] === 1;
 }
 
-function regexMatcher(pattern: string): (name: string, user: string | null) => boolean {
-  let source = '';
-  let users = 0;
-  for (let i = 0; i < pattern.length; ) {
-    if (pattern.startsWith(USER_PLACEHOLDER, i)) {
-      source += '([^/]+)';
-      users++;
-      i += USER_PLACEHOLDER.length;
-    } else if (pattern.startsWith('**', i)) {
-      source += '.*';
-      i += 2;
-    } else if (pattern[i] === '*') {
-      source += '[^/]*';
-      i += 1;
-    } else {
-      source += pattern[i]!.replace(/[.\\+?^$()[\]{}|-]/g, '\\$&');
-      i += 1;
-    }
+const USER_REGEX_CACHE = 1024;
+
+/**
+ * Up to two wildcards: one anchored regular expression. `${user}` is the caller's name spelled
+ * out as a literal (one expression per user, cached): a capture group instead would be wrong next
+ * to another wildcard, since `([^/]+)[^/]*` captures "alice-x" for the user "alice".
+ */
+function regexMatcher(tokens: Token[]): (name: string, user: string | null) => boolean {
+  const source = (user: string | null): string =>
+    tokens
+      .map((t) => (t.kind === 'any' ? '.*' : t.kind === 'star' ? '[^/]*' : escape(t.kind === 'char' ? t.char : user!)))
+      .join('');
+  if (!tokens.some((t) => t.kind === 'user')) {
+    const regex = new RegExp(`^${source(null)}$`);
+    return (name) => regex.test(name);
   }
-  const regex = new RegExp(`^${source}$`);
-  if (users === 0) return (name) => regex.test(name);
+  const perUser = new Map<string, RegExp>();
   return (name, user) => {
-    if (user === null) return false;
-    const m = regex.exec(name);
-    if (!m) return false;
-    for (let g = 1; g <= users; g++) if (m[g] !== user) return false;
-    return true;
+    if (user === null || user === '' || user.includes('/')) return false;
+    let regex = perUser.get(user);
+    if (!regex) {
+      if (perUser.size >= USER_REGEX_CACHE) perUser.clear();
+      perUser.set(user, (regex = new RegExp(`^${source(user)}$`)));
+    }
+    return regex.test(name);
   };
+}
+
+function escape(text: string): string {
+  return text.replace(/[.\\+?^$()[\]{}|*/-]/g, '\\$&');
 }
