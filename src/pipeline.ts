@@ -84,9 +84,21 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
   // The socket's counters include what it read ahead (a small body arrives with its headers), so
   // a request's bytes are counted from where the previous request on the connection ended.
   const countedUpTo = new WeakMap<Socket, { read: number; written: number }>();
+  // Connections whose framing could not be trusted: Node parses pipelined requests ahead and
+  // would hand us what was smuggled behind a refused one, so nothing more is read from them.
+  const distrusted = new WeakSet<Socket>();
   let sequence = 0;
 
+  const refuseFraming = (req: IncomingMessage, res: ServerResponse, message: string): void => {
+    distrusted.add(req.socket);
+    sendRegistryError(res, 'BAD_REQUEST', message, { connection: 'close' });
+  };
+
   const accept = (req: IncomingMessage, res: ServerResponse): Exchange | null => {
+    if (distrusted.has(req.socket)) {
+      req.socket.destroy();
+      return null;
+    }
     const url = req.url ?? '';
     const queryAt = url.indexOf('?');
     const x: Exchange = {
@@ -105,11 +117,25 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     };
     res.once('close', () => finish(x));
     if (!x.pathname.startsWith('/')) {
-      sendRegistryError(res, 'BAD_REQUEST', 'request target must be a path');
+      refuseFraming(req, res, 'request target must be a path');
       return null;
     }
     if (!x.view) {
-      sendRegistryError(res, 'BAD_REQUEST', 'missing or malformed Host header');
+      refuseFraming(req, res, 'missing or malformed Host header');
+      return null;
+    }
+    // Judged here, before anything awaits: the next pipelined request is handed over as soon as
+    // this handler yields. A body on a GET or HEAD means nothing to the registry, and a coding
+    // other than plain chunked ("gzip, chunked") is framed differently by different readers:
+    // both are how requests are smuggled past a front end.
+    const method = req.method ?? 'GET';
+    if ((method === 'GET' || method === 'HEAD') && hasBody(req)) {
+      refuseFraming(req, res, `a ${method} request carries no body`);
+      return null;
+    }
+    const coding = req.headers['transfer-encoding'];
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+      refuseFraming(req, res, 'only Transfer-Encoding: chunked is accepted');
       return null;
     }
     return x;
@@ -134,11 +160,6 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (isBlocked(req.headers['user-agent'])) return sendRegistryError(res, 'NOT_FOUND', 'this client is too old for the registry v2 API');
 
     if (isToken) return answerToken(x);
-    // A body on a GET or HEAD has no meaning to the registry and is how requests are smuggled
-    // past a front end that reads them differently: never forwarded.
-    if ((method === 'GET' || method === 'HEAD') && hasBody(req)) {
-      return sendRegistryError(res, 'BAD_REQUEST', `a ${method} request carries no body`, { connection: 'close' });
-    }
 
     const route = classifyRequest(method, pathname, x.query);
     x.route = route;
