@@ -16,6 +16,8 @@ export interface PasswordVerifier {
   verify(user: string, password: string): Promise<boolean>;
   /** The user's current credential stamp, null when the user is not in the table. */
   stamp(user: string): string | null;
+  /** This exact pair was verified a moment ago: no check, no limits needed. */
+  remembered(user: string, password: string): boolean;
 }
 
 export interface FailedLogin {

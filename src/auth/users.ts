@@ -122,17 +122,26 @@ export class UserStore {
    */
   async verify(user: string, password: string): Promise<boolean> {
     const key = this.cacheKey(user, password);
-    const expiresAt = this.verified.get(key);
-    if (expiresAt !== undefined) {
-      if (expiresAt > Date.now()) return true;
-      this.verified.delete(key);
-    }
+    if (this.rememberedKey(key)) return true;
     // docker pushes several layers at once; identical concurrent logins share one bcrypt run.
     const running = this.inflight.get(key);
     if (running) return running;
     const check = this.check(user, password, key).finally(() => this.inflight.delete(key));
     this.inflight.set(key, check);
     return check;
+  }
+
+  /** This exact pair was verified a moment ago (no bcrypt run; a guess never lands here). */
+  remembered(user: string, password: string): boolean {
+    return this.rememberedKey(this.cacheKey(user, password));
+  }
+
+  private rememberedKey(key: string): boolean {
+    const expiresAt = this.verified.get(key);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > Date.now()) return true;
+    this.verified.delete(key);
+    return false;
   }
 
   /** Re-read the file now (safe to call concurrently). */

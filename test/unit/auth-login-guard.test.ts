@@ -8,12 +8,16 @@ const LIMITS: LoginLimitsConfig = { enabled: true, failuresPerUser: 3, failuresP
 /** A user table that counts the real password checks (what a guessing loop wants). */
 function table(passwords: Record<string, string>) {
   const checks = { count: 0 };
+  const verified = new Set<string>();
   const checker = {
     verify: async (user: string, password: string) => {
       checks.count++;
-      return passwords[user] === password;
+      const ok = passwords[user] === password;
+      if (ok) verified.add(`${user}:${password}`);
+      return ok;
     },
     stamp: (user: string) => (user in passwords ? `s-${passwords[user]}` : null),
+    remembered: (user: string, password: string) => verified.has(`${user}:${password}`),
   };
   return { checks, checker };
 }
@@ -43,6 +47,18 @@ test('per user and client: a few failures, then a growing back-off with Retry-Af
   // alice has had failures from somewhere: her checks stay paced at one a second (not reset by a success).
   await sleep(1100);
   assert.deepEqual(await guard.login('alice', 'wrong-again', '198.51.100.7'), { ok: false, reason: 'invalid' }, 'the success reset the pair');
+});
+
+test('a pair verified a moment ago passes without counters, even from an address that guessing closed', async () => {
+  const { checks, checker } = table({ frank: 'right' });
+  const guard = new LoginGuard(LIMITS, checker);
+  assert.deepEqual(await guard.login('frank', 'right', '198.51.100.20'), { ok: true });
+  for (let i = 0; i < LIMITS.failuresPerUser + 1; i++) await guard.login('frank', `guess-${i}`, '198.51.100.20');
+  const before = checks.count;
+  assert.deepEqual(await guard.login('frank', 'right', '198.51.100.20'), { ok: true }, 'the session that knows the password goes on');
+  assert.equal(checks.count, before);
+  const guessing = await guard.login('frank', 'guess-more', '198.51.100.20');
+  assert.ok(!guessing.ok && guessing.reason === 'limited');
 });
 
 test('the same wrong password again (containerd: POST, then GET) counts once and costs no second bcrypt run', async () => {
@@ -76,7 +92,7 @@ test('per user from anywhere: after a few failures, real checks for that user ar
 });
 
 test('a saturated bcrypt pool is a retry-shortly 429, never a failed login', async () => {
-  const guard = new LoginGuard(LIMITS, { verify: () => Promise.reject(new VerifyBusyError()), stamp: () => null });
+  const guard = new LoginGuard(LIMITS, { verify: () => Promise.reject(new VerifyBusyError()), stamp: () => null, remembered: () => false });
   assert.deepEqual(await guard.login('dave', 'x', '198.51.100.12'), { ok: false, reason: 'limited', retryAfterSeconds: 1, message: 'too many password checks at once, retry shortly' });
 });
 

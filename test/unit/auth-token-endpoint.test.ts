@@ -17,7 +17,7 @@ const SERVICE = 'registry.example.com';
 const secret = randomBytes(32);
 const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
 const passwords = new Map([['alice', 'wonderland']]);
-const users = { verify: async (user: string, password: string) => passwords.get(user) === password, stamp: (user: string) => (passwords.has(user) ? `stamp-${user}` : null) };
+const users = { verify: async (user: string, password: string) => passwords.get(user) === password, stamp: (user: string) => (passwords.has(user) ? `stamp-${user}` : null), remembered: () => false };
 
 const noGroups = { groupsOf: (user: string | null) => new Set(user === 'alice' ? ['team-a'] : []) };
 function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[]) {
@@ -180,7 +180,7 @@ test('bearer or malformed credentials at the token endpoint → 401', async () =
 });
 
 test('mode none: everything asked, credentials not even looked at', async () => {
-  const strict = { verify: async () => assert.fail('no password check in mode none'), stamp: () => null };
+  const strict = { verify: async () => assert.fail('no password check in mode none'), stamp: () => null, remembered: () => false };
   const answer = await answerTokenRequest(withService('repository:a:pull,push,delete'), basic('x', 'y'), ctx('none', { users: strict }));
   assert.equal(answer.status, 200);
   const v = tokenOf(answer.body).verdict;
@@ -197,7 +197,7 @@ test('too many scopes → 400', async () => {
 });
 
 test('a saturated verify pool → 429 with Retry-After', async () => {
-  const busy = { verify: async () => Promise.reject(new VerifyBusyError()), stamp: () => null };
+  const busy = { verify: async () => Promise.reject(new VerifyBusyError()), stamp: () => null, remembered: () => false };
   const answer = await answerTokenRequest(withService(), basic('alice', 'wonderland'), ctx('private', { users: busy }));
   assert.equal(answer.status, 429);
   assert.equal(answer.headers['Retry-After'], '1');

@@ -86,7 +86,7 @@ async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, 
   const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags };
   const secret = randomBytes(32);
   const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
-  const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password, stamp: (user: string) => (user in PASSWORDS ? `stamp-of-${PASSWORDS[user]}` : null) };
+  const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password, stamp: (user: string) => (user in PASSWORDS ? `stamp-of-${PASSWORDS[user]}` : null), remembered: () => false };
   const groups = { groupsOf: (user: string | null) => new Set(user ? (GROUPS[user] ?? []) : []) };
   const logins = new LoginGuard(config.loginLimits, users);
   const policy = new AccessPolicy(new AccessRules(access ?? rulesForMode(mode)), groups, config.auth.publicCatalog);
