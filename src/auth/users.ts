@@ -71,6 +71,8 @@ type FileState = 'unknown' | 'missing' | 'loaded';
 
 export class UserStore {
   private users = new Map<string, string>();
+  /** credentialStamp of every entry, made once per table: asked on every Bearer request. */
+  private stamps = new Map<string, string>();
   private dummyHash = makeDummyHash(DEFAULT_DUMMY_COST);
   /** Bumped whenever the table is replaced; a check that straddles a reload is redone. */
   private generation = 0;
@@ -109,8 +111,7 @@ export class UserStore {
 
   /** The current entry's stamp (see credentialStamp), null for a user not in the table. */
   stamp(user: string): string | null {
-    const hash = this.users.get(user);
-    return hash === undefined ? null : credentialStamp(hash);
+    return this.stamps.get(user) ?? null;
   }
 
   userCount(): number {
@@ -212,6 +213,7 @@ export class UserStore {
 
   private replaceTable(users: Map<string, string>, fingerprint: string | null): void {
     this.users = users;
+    this.stamps = new Map([...users].map(([user, hash]) => [user, credentialStamp(hash)]));
     this.fingerprint = fingerprint;
     this.fileState = fingerprint === null ? 'missing' : 'loaded';
     this.generation++;
