@@ -23,6 +23,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config/types.js';
 import { VerifyBusyError } from './verify-pool.js';
+import { ExpiringSet } from './expiring-set.js';
 
 export type LoginLimitsConfig = Config['loginLimits'];
 
@@ -47,7 +48,7 @@ export class LoginGuard {
   private readonly failures: RateLimiterAbstract;
   private readonly cooldowns: RateLimiterAbstract;
   private readonly pace: RateLimiterAbstract;
-  private readonly repeats = new Map<string, number>();
+  private readonly repeats = new ExpiringSet(REPEAT_MS, MAX_REPEATS);
   private readonly repeatKey = randomBytes(32);
 
   constructor(
@@ -85,7 +86,7 @@ export class LoginGuard {
     const everywhere = `user:${digest(user, '')}`;
 
     const repeat = this.repeatOf(user, password, client);
-    if (this.isRepeat(repeat)) return { ok: false, reason: 'invalid' };
+    if (this.repeats.has(repeat)) return { ok: false, reason: 'invalid' };
 
     const closed = await this.closedFor([pair, address]);
     if (closed > 0) return this.limited(user, client, closed);
@@ -103,7 +104,7 @@ export class LoginGuard {
       await this.cooldowns.delete(pair);
       return { ok: true };
     }
-    this.remember(repeat);
+    this.repeats.add(repeat);
     await Promise.all([this.fail(pair, this.limits.failuresPerUser), this.fail(address, this.limits.failuresPerClient), this.failures.penalty(everywhere)]);
     return { ok: false, reason: 'invalid' };
   }
@@ -141,22 +142,6 @@ export class LoginGuard {
       .update(`${Buffer.byteLength(user)}:${user}\0${client}\0${this.users.stamp(user) ?? '-'}\0`)
       .update(password)
       .digest('base64url');
-  }
-
-  private isRepeat(key: string): boolean {
-    const until = this.repeats.get(key);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.repeats.delete(key);
-    return false;
-  }
-
-  private remember(key: string): void {
-    if (this.repeats.size >= MAX_REPEATS) {
-      const oldest = this.repeats.keys().next().value;
-      if (oldest !== undefined) this.repeats.delete(oldest);
-    }
-    this.repeats.set(key, Date.now() + REPEAT_MS);
   }
 }
 

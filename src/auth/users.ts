@@ -7,6 +7,7 @@
  */
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
+import { ExpiringSet } from './expiring-set.js';
 import { decodeText, WatchedFile, type FileRead, type WatchOptions } from '../files/watched-file.js';
 import { bcryptCost, cheapEntriesWarning, parseHtpasswd, type SkippedLine } from './htpasswd.js';
 
@@ -80,23 +81,20 @@ export class UserStore {
   private fingerprint: string | null = null;
 
   private readonly cacheKeySecret = randomBytes(32);
-  private readonly verified = new Map<string, number>();
+  private readonly verified: ExpiringSet;
   private readonly inflight = new Map<string, Promise<boolean>>();
 
   private readonly watched: WatchedFile;
   private readonly logger: Logger;
   private readonly pool: PasswordChecker;
   private readonly onChange: ((change: UserTableChange) => void) | undefined;
-  private readonly cacheTtlMs: number;
-  private readonly cacheMaxEntries: number;
 
   private constructor(file: string, options: UserStoreOptions) {
     this.watched = new WatchedFile(file, (read) => this.use(read), options);
     this.logger = options.logger;
     this.pool = options.pool;
     this.onChange = options.onChange;
-    this.cacheTtlMs = options.cacheTtlMs ?? 60_000;
-    this.cacheMaxEntries = options.cacheMaxEntries ?? 10_000;
+    this.verified = new ExpiringSet(options.cacheTtlMs ?? 60_000, options.cacheMaxEntries ?? 10_000);
   }
 
   static async open(file: string, options: UserStoreOptions): Promise<UserStore> {
@@ -123,7 +121,7 @@ export class UserStore {
    */
   async verify(user: string, password: string): Promise<boolean> {
     const key = this.cacheKey(user, password);
-    if (this.rememberedKey(key)) return true;
+    if (this.verified.has(key)) return true;
     // docker pushes several layers at once; identical concurrent logins share one bcrypt run.
     const running = this.inflight.get(key);
     if (running) return running;
@@ -134,15 +132,7 @@ export class UserStore {
 
   /** This exact pair was verified a moment ago (no bcrypt run; a guess never lands here). */
   remembered(user: string, password: string): boolean {
-    return this.rememberedKey(this.cacheKey(user, password));
-  }
-
-  private rememberedKey(key: string): boolean {
-    const expiresAt = this.verified.get(key);
-    if (expiresAt === undefined) return false;
-    if (expiresAt > Date.now()) return true;
-    this.verified.delete(key);
-    return false;
+    return this.verified.has(this.cacheKey(user, password));
   }
 
   /** Re-read the file now (safe to call concurrently). */
@@ -162,17 +152,9 @@ export class UserStore {
       const ok = await this.pool.compare(password, hash ?? this.dummyHash);
       if (generation !== this.generation) continue;
       if (hash === undefined || !ok) return false;
-      this.remember(key);
+      this.verified.add(key);
       return true;
     }
-  }
-
-  private remember(key: string): void {
-    if (this.verified.size >= this.cacheMaxEntries) {
-      const oldest = this.verified.keys().next().value;
-      if (oldest !== undefined) this.verified.delete(oldest);
-    }
-    this.verified.set(key, Date.now() + this.cacheTtlMs);
   }
 
   /** Keyed by an HMAC under a per-process secret, so the cache never holds anything password-derived that can be attacked offline. */
