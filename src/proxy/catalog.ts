@@ -3,7 +3,7 @@
  * repositories the caller may pull, paginated with `n`/`last` and a `Link` header like the
  * registry's own, so that clients paging through it see consistent pages.
  */
-import type { RegistryQuestions } from './upstream-client.js';
+import { listPages, type RegistryQuestions } from './upstream-client.js';
 import { isRepositoryName } from '../registry/scope.js';
 
 export const DEFAULT_PAGE = 100;
@@ -24,35 +24,19 @@ export function pageSize(query: URLSearchParams): number | null {
 
 export async function filteredCatalog(client: RegistryQuestions, n: number, last: string | null, mayPull: (name: string) => boolean): Promise<CatalogPage> {
   const shown: string[] = [];
-  let cursor = last;
-  for (let round = 0; round < MAX_UPSTREAM_ROUNDS; round++) {
-    const query = new URLSearchParams({ n: String(UPSTREAM_PAGE) });
-    if (cursor) query.set('last', cursor);
-    const answer = await client.ask('GET', `/v2/_catalog?${query}`);
-    if (answer.status !== 200) return { ok: false, reason: `the registry answered ${answer.status} to its catalog` };
-    const names = parseRepositories(answer.body);
-    if (names === null) return { ok: false, reason: 'the registry sent a catalog the proxy cannot read' };
-    for (const name of names) {
-      if (!mayPull(name)) continue;
-      // One more than the page holds tells whether there is a next page.
-      if (shown.length === n) return { ok: true, repositories: shown, next: shown[n - 1]! };
-      shown.push(name);
+  try {
+    for await (const names of listPages(client, '/v2/_catalog', last, { field: 'repositories', accept: isRepositoryName, pageSize: UPSTREAM_PAGE, maxRounds: MAX_UPSTREAM_ROUNDS })) {
+      for (const name of names) {
+        if (!mayPull(name)) continue;
+        // One more than the page holds tells whether there is a next page.
+        if (shown.length === n) return { ok: true, repositories: shown, next: shown[n - 1]! };
+        shown.push(name);
+      }
     }
-    const end = names[names.length - 1];
-    if (names.length < UPSTREAM_PAGE || !answer.headers.get('link') || end === undefined || (cursor !== null && end <= cursor)) break;
-    cursor = end;
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
   }
   return { ok: true, repositories: shown, next: null };
-}
-
-function parseRepositories(body: string): string[] | null {
-  try {
-    const parsed = JSON.parse(body) as { repositories?: unknown };
-    if (!Array.isArray(parsed.repositories)) return null;
-    return parsed.repositories.filter((r): r is string => typeof r === 'string' && isRepositoryName(r));
-  } catch {
-    return null;
-  }
 }
 
 export function nextLink(n: number, next: string): string {

@@ -6,6 +6,7 @@ import type { Route } from '../registry/route.js';
 import type { UpstreamTap } from '../cache/response-cache.js';
 import type { Logger } from '../observe/logger.js';
 import { createBlobRelay } from './blob-relay.js';
+import { hasBody } from './body.js';
 import { sendRegistryError } from '../registry/errors.js';
 import { API_VERSION, API_VERSION_HEADER } from '../registry/api-version.js';
 
@@ -73,7 +74,7 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
   const proxy = createProxyServer({ target, agent, xfwd: false, changeOrigin: false, ws: false, toProxy: true });
 
   proxy.on('proxyReq', (proxyReq, req) => {
-    if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0) coalesceWrites(req, proxyReq);
+    if (hasBody(req)) coalesceWrites(req, proxyReq);
     proxyReq.setTimeout(timeoutMs, () => proxyReq.destroy(new UpstreamTimeout(`no answer from the registry for ${opts.timeoutSeconds}s`)));
   });
 

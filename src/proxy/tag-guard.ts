@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Caller } from '../access/rules.js';
 import type { ProtectedTags } from '../access/protected-tags.js';
 import { isTagName } from '../registry/route.js';
-import { ANY_MANIFEST, type RegistryQuestions } from './upstream-client.js';
+import { ANY_MANIFEST, listPages, type RegistryQuestions } from './upstream-client.js';
 
 export type GuardResult = { ok: true } | { ok: false; code: 'DENIED' | 'UNAVAILABLE'; message: string };
 
@@ -78,19 +78,8 @@ export async function guardManifestDelete(
 
 async function listTags(client: RegistryQuestions, name: string): Promise<string[]> {
   const all: string[] = [];
-  let last: string | null = null;
-  for (let round = 0; round < MAX_TAG_ROUNDS; round++) {
-    const query = new URLSearchParams({ n: String(TAG_PAGE) });
-    if (last) query.set('last', last);
-    const answer = await client.ask('GET', `/v2/${name}/tags/list?${query}`);
-    if (answer.status === 404) return all;
-    if (answer.status !== 200) throw new Error(`the registry answered ${answer.status} to the tag list of ${name}`);
-    const tags = (JSON.parse(answer.body) as { tags?: unknown }).tags;
-    const page = Array.isArray(tags) ? tags.filter((t): t is string => typeof t === 'string' && isTagName(t)) : [];
+  for await (const page of listPages(client, `/v2/${name}/tags/list`, null, { field: 'tags', accept: isTagName, pageSize: TAG_PAGE, maxRounds: MAX_TAG_ROUNDS, notFoundIsEmpty: true })) {
     all.push(...page);
-    const end = page[page.length - 1];
-    if (page.length < TAG_PAGE || !answer.headers.get('link') || end === undefined || end === last) break;
-    last = end;
   }
   return all;
 }
