@@ -33,7 +33,7 @@ export type LoginOutcome =
   | { ok: false; reason: 'limited'; retryAfterSeconds: number; message: string };
 
 export interface CredentialChecker {
-  verify(user: string, password: string): Promise<boolean>;
+  verify(user: string, password: string, client: string): Promise<boolean>;
   stamp(user: string): string | null;
   remembered(user: string, password: string): boolean;
 }
@@ -80,7 +80,7 @@ export class LoginGuard {
     // A pair verified a moment ago (Basic on every request of a script) costs no counter lookups:
     // only someone who knows the password can land here, so no limit has anything to stop.
     if (this.users.remembered(user, password)) return { ok: true };
-    if (!this.limits.enabled) return (await this.users.verify(user, password)) ? { ok: true } : { ok: false, reason: 'invalid' };
+    if (!this.limits.enabled) return (await this.users.verify(user, password, client)) ? { ok: true } : { ok: false, reason: 'invalid' };
     const pair = `pair:${digest(user, client)}`;
     const address = `client:${digest('', client)}`;
     const everywhere = `user:${digest(user, '')}`;
@@ -99,7 +99,7 @@ export class LoginGuard {
       }
     }
 
-    if (await this.users.verify(user, password)) {
+    if (await this.users.verify(user, password, client)) {
       await this.failures.delete(pair);
       await this.cooldowns.delete(pair);
       return { ok: true };

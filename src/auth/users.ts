@@ -13,7 +13,7 @@ import { bcryptCost, cheapEntriesWarning, parseHtpasswd, type SkippedLine } from
 
 /** What the store needs from the verify pool (a fake in tests). */
 export interface PasswordChecker {
-  compare(password: string, hash: string): Promise<boolean>;
+  compare(password: string, hash: string, client?: string): Promise<boolean>;
 }
 
 export interface UserTableChange {
@@ -117,15 +117,16 @@ export class UserStore {
   }
 
   /**
-   * Whether `password` is `user`'s. May reject with VerifyBusyError when the pool is saturated.
+   * Whether `password` is `user`'s. May reject with VerifyBusyError when the pool is saturated;
+   * `client` is whose line in the pool the check waits in.
    */
-  async verify(user: string, password: string): Promise<boolean> {
+  async verify(user: string, password: string, client = ''): Promise<boolean> {
     const key = this.cacheKey(user, password);
     if (this.verified.has(key)) return true;
     // docker pushes several layers at once; identical concurrent logins share one bcrypt run.
     const running = this.inflight.get(key);
     if (running) return running;
-    const check = this.check(user, password, key).finally(() => this.inflight.delete(key));
+    const check = this.check(user, password, key, client).finally(() => this.inflight.delete(key));
     this.inflight.set(key, check);
     return check;
   }
@@ -145,11 +146,11 @@ export class UserStore {
     await this.watched.close();
   }
 
-  private async check(user: string, password: string, key: string): Promise<boolean> {
+  private async check(user: string, password: string, key: string, client: string): Promise<boolean> {
     for (;;) {
       const generation = this.generation;
       const hash = this.users.get(user);
-      const ok = await this.pool.compare(password, hash ?? this.dummyHash);
+      const ok = await this.pool.compare(password, hash ?? this.dummyHash, client);
       if (generation !== this.generation) continue;
       if (hash === undefined || !ok) return false;
       this.verified.add(key);

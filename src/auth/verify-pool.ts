@@ -3,17 +3,26 @@
  * stall every layer transfer in flight. A small pool of worker threads does the work; a bounded
  * queue turns a password-guessing flood into fast "busy" answers instead of unbounded memory and
  * latency.
+ *
+ * The queue is shared fairly between clients: each client has its own line, the workers serve the
+ * lines in turn, one client may hold at most `maxQueuePerClient` places, and when the whole queue
+ * is full the newest check of the client holding the most places gives way to a client with
+ * fewer. A flood from one address (or a few) therefore gets "busy" while everyone else's first
+ * login waits behind at most one check per other active client.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './verify-protocol.js';
 
 export interface VerifyPoolOptions {
-  /** Worker threads, 1–2 makes sense: more would compete with the proxy for CPU. */
+  /** Worker threads; default `defaultPoolSize()`. */
   size?: number;
   /** Checks allowed to wait for a free worker; beyond that `VerifyBusyError`. */
   maxQueue?: number;
+  /** Checks one client may have waiting. */
+  maxQueuePerClient?: number;
 }
 
 /** The pool is saturated: answer 429 rather than queue more CPU work. */
@@ -67,41 +76,58 @@ function spawnWorker(entry: WorkerEntry): Worker {
   return new Worker(bootstrap, { eval: true });
 }
 
+/**
+ * One core stays with the proxy. Measured on 2 cores: a second worker raised cost-10 checks from
+ * 13 to 15–17 a second but took 30 % of the main thread's CPU, i.e. from every transfer in flight.
+ */
+export function defaultPoolSize(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(4, cores - 1));
+}
+
 export class VerifyPool {
   private readonly slots: Slot[];
-  private readonly queue: Job[] = [];
+  /** One line per client; Map order is the turn order (a served client moves to the back). */
+  private readonly lines = new Map<string, Job[]>();
+  private waiting = 0;
   private readonly maxQueue: number;
+  private readonly maxQueuePerClient: number;
   private readonly entry: WorkerEntry;
   private nextId = 1;
   private closed = false;
 
   constructor(options: VerifyPoolOptions = {}) {
-    const size = options.size ?? 1;
+    const size = options.size ?? defaultPoolSize();
     if (!Number.isInteger(size) || size < 1 || size > 8) throw new RangeError('verify pool size must be 1–8');
     this.maxQueue = options.maxQueue ?? 64;
+    this.maxQueuePerClient = options.maxQueuePerClient ?? 4;
     this.entry = resolveWorkerEntry();
     this.slots = Array.from({ length: size }, () => ({ worker: null, job: null, lastError: null }));
   }
 
-  /** True when `password` matches the bcrypt `hash`; false also for a hash bcrypt cannot read. */
-  async compare(password: string, hash: string): Promise<boolean> {
-    const value = await this.submit({ id: 0, op: 'compare', password, hash });
+  /**
+   * True when `password` matches the bcrypt `hash`; false also for a hash bcrypt cannot read.
+   * `client` is whose line the check waits in (the caller's address).
+   */
+  async compare(password: string, hash: string, client = ''): Promise<boolean> {
+    const value = await this.submit({ id: 0, op: 'compare', password, hash }, client);
     return value === true;
   }
 
   async hash(password: string, cost: number): Promise<string> {
-    return String(await this.submit({ id: 0, op: 'hash', password, cost }));
+    return String(await this.submit({ id: 0, op: 'hash', password, cost }, ''));
   }
 
   /** Checks waiting plus checks running. */
   get pending(): number {
-    return this.queue.length + this.slots.filter((s) => s.job).length;
+    return this.waiting + this.slots.filter((s) => s.job).length;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new VerifyPoolClosedError());
+    for (const line of this.lines.values()) for (const job of line) job.reject(new VerifyPoolClosedError());
+    this.lines.clear();
+    this.waiting = 0;
     await Promise.all(
       this.slots.map(async (slot) => {
         const worker = slot.worker;
@@ -113,21 +139,51 @@ export class VerifyPool {
     );
   }
 
-  private submit(request: WorkerRequest): Promise<boolean | string> {
+  private submit(request: WorkerRequest, client: string): Promise<boolean | string> {
     if (this.closed) return Promise.reject(new VerifyPoolClosedError());
+    const line = this.lines.get(client) ?? [];
     const idle = this.slots.some((s) => !s.job);
-    if (!idle && this.queue.length >= this.maxQueue) return Promise.reject(new VerifyBusyError());
+    if (!idle) {
+      if (line.length >= this.maxQueuePerClient) return Promise.reject(new VerifyBusyError());
+      if (this.waiting >= this.maxQueue && !this.makeRoomFor(line.length)) return Promise.reject(new VerifyBusyError());
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ request: { ...request, id: this.nextId++ }, resolve, reject });
+      line.push({ request: { ...request, id: this.nextId++ }, resolve, reject });
+      this.lines.set(client, line);
+      this.waiting++;
       this.dispatch();
     });
   }
 
+  /** The newest check of the longest line gives way, if that line is longer than the newcomer's. */
+  private makeRoomFor(newcomerWaiting: number): boolean {
+    let longest: Job[] | null = null;
+    for (const line of this.lines.values()) if (!longest || line.length > longest.length) longest = line;
+    if (!longest || longest.length <= newcomerWaiting + 1) return false;
+    longest.pop()!.reject(new VerifyBusyError());
+    this.waiting--;
+    return true;
+  }
+
+  /** The client whose turn it is gives up its oldest check and goes to the back. */
+  private next(): Job | null {
+    for (const [client, line] of this.lines) {
+      this.lines.delete(client);
+      const job = line.shift();
+      if (line.length > 0) this.lines.set(client, line);
+      if (job) {
+        this.waiting--;
+        return job;
+      }
+    }
+    return null;
+  }
+
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (this.closed || this.queue.length === 0) return;
+      if (this.closed || this.waiting === 0) return;
       if (slot.job) continue;
-      const job = this.queue.shift()!;
+      const job = this.next()!;
       const worker = slot.worker ?? this.start(slot);
       slot.job = job;
       // Referenced only while working: an idle pool must not keep the process alive, a busy one must.

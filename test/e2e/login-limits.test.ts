@@ -1,6 +1,7 @@
 /**
  * Failed-login limits against real clients: a guessing loop is slowed to a trickle and answered
- * 429 with Retry-After, while another client's docker login goes through at once; docker, podman
+ * 429 with Retry-After, while another client's docker login goes through at once; a burst of
+ * wrong passwords from one address cannot crowd others out of the password checks; docker, podman
  * and skopeo print the 429 message.
  */
 import { after, before, describe, test } from 'node:test';
@@ -13,10 +14,11 @@ import { startRegistry, type Registry } from '../harness/registry.js';
 import { skopeo } from '../harness/skopeo.js';
 import { startTlsStack, type TlsStack } from '../harness/stack.js';
 
-const USERS = { alice: 'the-real-one', dan: 'dan-pass', pat: 'pat-pass', sam: 'sam-pass' };
+const USERS = { alice: 'the-real-one', dan: 'dan-pass', pat: 'pat-pass', sam: 'sam-pass', ann: 'ann-pass', bob: 'bob-pass', cat: 'cat-pass', dee: 'dee-pass' };
 const LIMITS = { failuresPerUser: 3, failuresPerClient: 50, windowSeconds: 300, maxBackoffSeconds: 60, checksPerSecondPerUser: 1 };
 /** The guessing loop comes through a trusted hop (::1) and names itself with X-Forwarded-For. */
 const ATTACKER = '198.51.100.7';
+const SPRAYER = '198.51.100.8';
 
 describe('failed-login limits with real clients', () => {
   let dockerd: Dockerd;
@@ -33,6 +35,8 @@ describe('failed-login limits with real clients', () => {
       users: USERS,
       registry,
       hostsEntry,
+      // A production cost: the password checks are then the scarce resource a burst fights for.
+      cost: 10,
       extra: { trustedProxies: ['::1/128'], loginLimits: LIMITS },
     });
     await dockerd.trustCa(stack.host, stack.caPem);
@@ -95,6 +99,27 @@ describe('failed-login limits with real clients', () => {
     assert.equal(basic.status, 429, 'the /v2/ Basic path is limited the same way');
     assert.ok(Number(basic.headers['retry-after']) >= 1);
     await dockerd.docker(['logout', stack.host]);
+  });
+
+  test('a burst of 200 wrong passwords from one address gets 429 while four other clients\' first logins go through', async () => {
+    const token = `/token?service=${encodeURIComponent(stack.host)}`;
+    const burst = Array.from({ length: 200 }, (_, i) =>
+      get(`${stack.url}${token}`, { ca: stack.caPem, auth: { user: `nobody-${i}`, pass: 'x' }, headers: { 'x-forwarded-for': SPRAYER } }),
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    const firstLogins = await Promise.all(
+      (['ann', 'bob', 'cat', 'dee'] as const).map((user, i) =>
+        get(`${stack.url}${token}`, { ca: stack.caPem, auth: { user, pass: USERS[user] }, headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } }),
+      ),
+    );
+    const statuses = (await Promise.all(burst)).map((res) => res.status);
+    assert.deepEqual(
+      firstLogins.map((res) => res.status),
+      [200, 200, 200, 200],
+      firstLogins.map((res) => res.body.toString()).join('\n'),
+    );
+    assert.ok(statuses.every((s) => s === 401 || s === 429), `burst statuses ${[...new Set(statuses)].join(', ')}`);
+    assert.ok(statuses.filter((s) => s === 429).length >= 50, `only ${statuses.filter((s) => s === 429).length} of 200 got 429`);
   });
 
   test('docker login prints the 429 message; podman and skopeo say "too many requests"', async () => {

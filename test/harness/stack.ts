@@ -31,6 +31,8 @@ export async function startTlsStack(opts: {
   users: Record<string, string>;
   registry?: Registry;
   extra?: DeepPartial<ProxyConfigFile>;
+  /** bcrypt cost of the htpasswd entries (default 5, for speed). */
+  cost?: number;
   /**
    * A name made with addLoopbackName() before dockerd started: Go's resolver caches /etc/hosts
    * for a few seconds, so a name added after dockerd's first lookup is not seen at once.
@@ -41,7 +43,7 @@ export async function startTlsStack(opts: {
   const hostsEntry = opts.hostsEntry ?? (await addLoopbackName());
   const work = await makeTempDir('stack');
   const htpasswdFile = path.join(work, 'htpasswd');
-  await writeHtpasswd(htpasswdFile, opts.users);
+  await writeHtpasswd(htpasswdFile, opts.users, opts.cost);
   const port = await freePort('::1');
   const config = await proxyConfig({
     ...opts.extra,

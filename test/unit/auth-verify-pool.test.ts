@@ -5,7 +5,7 @@ import { mkdtemp, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { resolveWorkerEntry, VerifyBusyError, VerifyPool, VerifyPoolClosedError } from '../../src/auth/verify-pool.js';
+import { defaultPoolSize, resolveWorkerEntry, VerifyBusyError, VerifyPool, VerifyPoolClosedError } from '../../src/auth/verify-pool.js';
 import { NEEDS_APACHE_HTPASSWD } from '../harness/apache.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -118,6 +118,32 @@ test('a full queue answers busy immediately instead of queueing without bound', 
   assert.equal(await pool.compare('pw', hash), true);
 });
 
+test('clients take turns: a second client is served before the first one\'s backlog', async (t) => {
+  const pool = new VerifyPool({ size: 1, maxQueue: 64, maxQueuePerClient: 4 });
+  t.after(() => pool.close());
+  const hash = await pool.hash('pw', 8);
+  const order: string[] = [];
+  const check = (client: string, n: number) => pool.compare('pw', hash, client).then(() => order.push(`${client}${n}`));
+  const flood = [1, 2, 3, 4, 5].map((n) => check('a', n));
+  await assert.rejects(pool.compare('pw', hash, 'a'), VerifyBusyError, 'one client holds at most 4 waiting places');
+  const others = [check('b', 1), check('c', 1)];
+  await Promise.all([...flood, ...others]);
+  assert.deepEqual(order, ['a1', 'a2', 'b1', 'c1', 'a3', 'a4', 'a5']);
+});
+
+test('a full queue makes the longest line give way to a client with fewer waiting', async (t) => {
+  const pool = new VerifyPool({ size: 1, maxQueue: 4, maxQueuePerClient: 4 });
+  t.after(() => pool.close());
+  const hash = await pool.hash('pw', 8);
+  const a = [1, 2, 3, 4, 5].map(() => pool.compare('pw', hash, 'a').then(() => 'ok', (err: Error) => err.constructor.name));
+  const b = pool.compare('pw', hash, 'b');
+  assert.equal(pool.pending, 5);
+  assert.equal(await b, true);
+  assert.deepEqual(await Promise.all(a), ['ok', 'ok', 'ok', 'ok', 'VerifyBusyError']);
+  const c = [pool.compare('pw', hash, 'c'), pool.compare('pw', hash, 'c')];
+  assert.deepEqual(await Promise.all(c), [true, true], 'an evicted client does not hold places');
+});
+
 test('close() rejects waiting and later checks', async () => {
   const pool = new VerifyPool({ size: 1 });
   const hash = await pool.hash('pw', 10);
@@ -139,4 +165,8 @@ test('idle workers do not keep the process alive; a running check does', async (
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout.trim(), 'result true');
   assert.ok(result.ms < 10_000);
+});
+
+test('the pool leaves one core to the proxy and never grows past four workers', () => {
+  assert.deepEqual([1, 2, 3, 4, 8, 64].map((cores) => defaultPoolSize(cores)), [1, 1, 2, 3, 4, 4]);
 });
