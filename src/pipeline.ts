@@ -19,6 +19,7 @@ import { PeerTrust, type ClientView } from './proxy/client-view.js';
 import { prepareUpstreamHeaders } from './proxy/headers.js';
 import { userAgentBlocker } from './proxy/user-agents.js';
 import { hasBody, readBody } from './proxy/body.js';
+import { clientTimeouts, limitBodyIdle } from './proxy/timeouts.js';
 import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
 import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
 import type { RegistryQuestions } from './proxy/upstream-client.js';
@@ -81,6 +82,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
   const isBlocked = userAgentBlocker(config.blockUserAgents);
   const issuesTokens = deps.authority !== null;
   const idPrefix = randomBytes(3).toString('hex');
+  const timeouts = clientTimeouts(config);
   // The socket's counters include what it read ahead (a small body arrives with its headers), so
   // a request's bytes are counted from where the previous request on the connection ended.
   const countedUpTo = new WeakMap<Socket, { read: number; written: number }>();
@@ -138,6 +140,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       refuseFraming(req, res, 'only Transfer-Encoding: chunked is accepted');
       return null;
     }
+    if (hasBody(req)) limitBodyIdle(req, res, timeouts, () => (x.outcome.failure = 'CLIENT_BODY_IDLE'));
     return x;
   };
 
@@ -353,7 +356,7 @@ function logExchange(logger: Logger, x: Exchange, bytesIn: number, bytesOut: num
       user: x.subject,
       client: x.view?.clientIp,
       upstreamStatus: x.outcome.upstreamStatus,
-      upstreamFailure: x.outcome.failure,
+      failure: x.outcome.failure,
       cache: x.outcome.cache,
     },
     'request',

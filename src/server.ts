@@ -27,6 +27,7 @@ import { sendRegistryError } from './registry/errors.js';
 import { hostName, PeerTrust } from './proxy/client-view.js';
 import { limitConnections } from './proxy/connection-limits.js';
 import { createTlsRuntime } from './tls/runtime.js';
+import { clientTimeouts, configureTimeouts, serverOptions } from './proxy/timeouts.js';
 
 export interface RunningServer {
   /** Where the main listener ended up (port 0 in the config picks a free one). */
@@ -36,9 +37,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const HEADERS_TIMEOUT_MS = 60_000;
 const DRAIN_MS = 10_000;
-const CLIENT_IDLE_MARGIN_S = 30;
 
 /** Builds every part from the config, opens the listeners, and returns a handle to stop them. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -92,21 +91,26 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
 
   const trust = new PeerTrust(config.trustedProxies);
-  const main = tls.createMainServer(handler, (s) => {
-    configureTimeouts(s, config);
-    limitConnections(s, { max: config.limits.maxConnections, perClient: config.limits.maxConnectionsPerClient, trust, logger });
-  });
+  const timeouts = clientTimeouts(config);
+  const main = tls.createMainServer(
+    handler,
+    (s) => {
+      configureTimeouts(s, timeouts);
+      limitConnections(s, { max: config.limits.maxConnections, perClient: config.limits.maxConnectionsPerClient, trust, logger });
+    },
+    serverOptions(timeouts),
+  );
   const mainAddress = await listen(main, parseListenAddress(config.listen) as ListenAddress);
   const servers: NetServer[] = [main];
 
   if (config.httpListen !== null) {
-    const plain = http.createServer((req, res) => {
+    const plain = http.createServer(serverOptions(timeouts), (req, res) => {
       if (tls.answerHttpChallenge(req, res)) return;
       // Probes often speak plain HTTP; they get the real answers, not a redirect.
       if (req.url === '/healthz' || req.url === '/readyz') return handler(req, res);
       redirectToHttps(req, res, mainAddress.port);
     });
-    configureTimeouts(plain, config);
+    configureTimeouts(plain, timeouts);
     const plainAddress = await listen(plain, parseListenAddress(config.httpListen) as ListenAddress);
     servers.push(plain);
     logger.info({ address: `${plainAddress.host}:${plainAddress.port}` }, 'plain HTTP listener: ACME HTTP-01 answers, everything else redirects to https');
@@ -139,19 +143,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       await pool?.close();
     },
   };
-}
-
-/**
- * Node's defaults cut any request after 300 s (requestTimeout), which kills multi-GB pushes.
- * Setting requestTimeout to 0 also zeroes headersTimeout, so both are set explicitly. A client
- * socket silent for longer than the upstream timeout is closed; the margin lets a client that is
- * waiting on a silent registry receive the proxy's 504 first.
- */
-export function configureTimeouts(server: Server, config: Pick<Config, 'upstreamTimeoutSeconds'>): void {
-  server.requestTimeout = 0;
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.keepAliveTimeout = 75_000;
-  server.timeout = (config.upstreamTimeoutSeconds + CLIENT_IDLE_MARGIN_S) * 1000;
 }
 
 function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {

@@ -147,6 +147,8 @@ export const configSchema = {
     fields: {
       maxConnections: { kind: 'number', integer: true, min: 1, max: 1_000_000 },
       maxConnectionsPerClient: { kind: 'number', integer: true, min: 1, max: 1_000_000 },
+      headerTimeoutSeconds: { kind: 'number', integer: true, min: 1, max: 3600 },
+      bodyIdleSeconds: { kind: 'number', integer: true, min: 1, max: 86400 },
     },
   },
 } as const satisfies Record<string, FieldSpec>;

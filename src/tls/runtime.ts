@@ -21,7 +21,7 @@ export interface TlsRuntime {
    * TLS-ALPN-01 the server reads each ClientHello before the handshake to route validation
    * connections; for everything else it is a plain https.Server.
    */
-  createMainServer(handler: http.RequestListener, configure: (server: http.Server) => void): net.Server;
+  createMainServer(handler: http.RequestListener, configure: (server: http.Server) => void, options?: http.ServerOptions): net.Server;
   /** For the plain-HTTP listener: answers /.well-known/acme-challenge/* and returns true; false otherwise. */
   answerHttpChallenge(req: http.IncomingMessage, res: http.ServerResponse): boolean;
   /** For /readyz: a certificate is loaded and not close to expiry; always ready for mode "off". */
@@ -90,13 +90,13 @@ export async function createTlsRuntime(
   }
 
   return {
-    createMainServer(handler, configure) {
+    createMainServer(handler, configure, options = {}) {
       if (tls.mode === 'off') {
-        const server = http.createServer(handler);
+        const server = http.createServer(options, handler);
         configure(server);
         return server;
       }
-      const server = https.createServer({ ...SERVER_TLS_OPTIONS }, handler);
+      const server = https.createServer({ ...options, ...SERVER_TLS_OPTIONS }, handler);
       const alpn = acme?.responders['tls-alpn-01'];
       // Before configure(): 'connection' listeners the caller adds there must see every socket at accept time.
       if (alpn) {
