@@ -25,6 +25,7 @@ import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
 import type { RegistryQuestions } from './proxy/upstream-client.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
 import type { ResponseCache, UpstreamTap } from './cache/response-cache.js';
+import type { Drain } from './lifecycle/drain.js';
 
 export interface PipelineDeps {
   config: Config;
@@ -43,6 +44,8 @@ export interface PipelineDeps {
   /** Null when `cache.ttlSeconds` is 0. */
   cache: ResponseCache | null;
   readiness: () => Promise<string[]>;
+  /** Knows which connections a push still needs when the proxy stops (absent in table tests). */
+  drain?: Drain;
 }
 
 /** One request as it passes through: what the access log and audit lines are made of. */
@@ -118,6 +121,12 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       bytesAtStart: countedUpTo.get(req.socket) ?? { read: 0, written: 0 },
     };
     res.once('close', () => finish(x));
+    deps.drain?.admit(
+      req,
+      res,
+      () => ({ method: req.method ?? '', path: x.pathname, client: x.view?.clientIp ?? req.socket.remoteAddress ?? '', user: x.subject }),
+      () => (x.outcome.failure = 'SHUTDOWN'),
+    );
     if (!x.pathname.startsWith('/')) {
       refuseFraming(req, res, 'request target must be a path');
       return null;
@@ -149,6 +158,13 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     service: config.auth.tokenService ?? view.host,
   });
 
+  /** While stopping, only the pushes under way go on (see Drain); true when this request was refused. */
+  const refusedWhileStopping = (x: Exchange & { view: ClientView }, repository: string | null): boolean => {
+    if (!deps.drain || deps.drain.continues(x.view.clientIp, repository)) return false;
+    sendRegistryError(x.res, 'SHUTTING_DOWN', 'registry-gate is shutting down and takes no new work; retry in a moment', { connection: 'close', 'retry-after': '5' });
+    return true;
+  };
+
   const handle = async (x: Exchange & { view: ClientView }): Promise<void> => {
     const { req, res, pathname } = x;
     const method = req.method ?? 'GET';
@@ -162,10 +178,14 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (!isApi && !isToken) return sendRegistryError(res, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
     if (isBlocked(req.headers['user-agent'])) return sendRegistryError(res, 'NOT_FOUND', 'this client is too old for the registry v2 API');
 
-    if (isToken) return answerToken(x);
+    if (isToken) {
+      if (refusedWhileStopping(x, null)) return;
+      return answerToken(x);
+    }
 
     const route = classifyRequest(method, pathname, x.query);
     x.route = route;
+    if (refusedWhileStopping(x, route.kind === 'repository' ? route.name : null)) return;
     const verdict = await gate.check(route, req.headers, tokenService(x.view), x.view.clientIp);
     x.subject = verdict.subject;
     x.identified = verdict.presented;
@@ -176,6 +196,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       if (verdict.retryAfterSeconds) headers['retry-after'] = String(verdict.retryAfterSeconds);
       return sendRegistryError(res, verdict.code, verdict.message, headers);
     }
+    if (route.kind === 'repository') deps.drain?.repositoryRequest(req, res, x.view.clientIp, route);
 
     // Filtered only for callers from whom some repository is hidden; the others (and every mode
     // without `access`) get the registry's own answer and pagination.

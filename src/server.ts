@@ -28,16 +28,18 @@ import { hostName, PeerTrust } from './proxy/client-view.js';
 import { limitConnections } from './proxy/connection-limits.js';
 import { createTlsRuntime } from './tls/runtime.js';
 import { clientTimeouts, configureTimeouts, serverOptions } from './proxy/timeouts.js';
+import { Drain } from './lifecycle/drain.js';
 
 export interface RunningServer {
   /** Where the main listener ended up (port 0 in the config picks a free one). */
   address: ListenAddress;
   /** SIGHUP: files that logrotate moves are opened anew. */
   reopenLogs(): void;
+  /** SIGTERM: stop accepting, let pushes under way finish for up to `drainSeconds`, then stop. A second call cuts at once. */
   close(): Promise<void>;
 }
 
-const DRAIN_MS = 10_000;
+const PLAIN_CLOSE_MS = 2_000;
 
 /** Builds every part from the config, opens the listeners, and returns a handle to stop them. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
@@ -66,6 +68,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const tls = await createTlsRuntime(config, { logger });
   await tls.start();
   const probeUpstream = upstreamProbe(config.upstream);
+  const drain = new Drain({ drainSeconds: config.drainSeconds, logger });
 
   const handler = createPipeline({
     config,
@@ -80,7 +83,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     authority,
     forwarder,
     cache,
+    drain,
     readiness: async () => {
+      if (drain.draining) return ['shutting down'];
       const reasons: string[] = [];
       const upstream = await probeUpstream();
       if (upstream) reasons.push(upstream);
@@ -100,8 +105,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     serverOptions(timeouts),
   );
+  drain.watch(main);
   const mainAddress = await listen(main, parseListenAddress(config.listen) as ListenAddress);
-  const servers: NetServer[] = [main];
+  let plainServer: Server | null = null;
 
   if (config.httpListen !== null) {
     const plain = http.createServer(serverOptions(timeouts), (req, res) => {
@@ -112,7 +118,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     });
     configureTimeouts(plain, timeouts);
     const plainAddress = await listen(plain, parseListenAddress(config.httpListen) as ListenAddress);
-    servers.push(plain);
+    plainServer = plain;
     logger.info({ address: `${plainAddress.host}:${plainAddress.port}` }, 'plain HTTP listener: ACME HTTP-01 answers, everything else redirects to https');
   }
 
@@ -132,7 +138,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     address: mainAddress,
     reopenLogs: () => audit.reopen(),
     async close() {
-      await Promise.all(servers.map((s) => drain(s)));
+      if (drain.draining) return drain.drain();
+      await Promise.all([drain.drain(), plainServer && closePlain(plainServer)]);
       forwarder.close();
       fanout?.close();
       await tls.close();
@@ -165,16 +172,13 @@ function listen(server: NetServer, address: ListenAddress): Promise<ListenAddres
   });
 }
 
-/** Stop accepting, let running transfers finish for a while, then cut what is left. */
-function drain(server: NetServer): Promise<void> {
+/** The plain listener only redirects and answers ACME: a moment for answers under way, then closed. */
+function closePlain(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    const httpServer = server as Partial<Server>;
-    const force = setTimeout(() => httpServer.closeAllConnections?.(), DRAIN_MS);
-    force.unref();
+    const force = setTimeout(() => server.closeAllConnections(), PLAIN_CLOSE_MS);
     server.close(() => {
       clearTimeout(force);
       resolve();
     });
-    httpServer.closeIdleConnections?.();
   });
 }

@@ -12,9 +12,13 @@ export async function runServe(configFile: string): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        logger.warn({ signal }, 'stopping now: a second signal cuts what is still running');
+        void server.close();
+        return;
+      }
       stopping = true;
-      logger.info({ signal }, 'stopping: no new connections, letting transfers finish');
+      logger.info({ signal, drainSeconds: config.drainSeconds }, `stopping: no new connections; pushes under way may finish for up to ${config.drainSeconds} s (drainSeconds)`);
       server.close().then(
         () => {
           logger.info('stopped');
@@ -31,7 +35,7 @@ export async function runServe(configFile: string): Promise<number> {
       logger.info({ signal: 'SIGHUP' }, 'reopening the audit file');
       server.reopenLogs();
     });
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
 }

@@ -45,6 +45,7 @@ export function defaultConfig(): Config {
     stateDir: './data',
     blockUserAgents: [...RECIPE_BLOCKED_USER_AGENTS],
     upstreamTimeoutSeconds: 900,
+    drainSeconds: 30,
     cache: { ttlSeconds: 2, maxMegabytes: 16 },
     redis: null,
     log: { level: 'info' },

@@ -95,6 +95,7 @@ export const configSchema = {
   stateDir: str(),
   blockUserAgents: { kind: 'list', item: 'string' },
   upstreamTimeoutSeconds: { kind: 'number', min: 1, max: 86400 },
+  drainSeconds: { kind: 'number', integer: true, min: 0, max: 86400 },
   cache: {
     kind: 'section',
     fields: {

@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   TOOMANYREQUESTS: 429,
   UNKNOWN: 500,
   UNAVAILABLE: 502,
+  /** The proxy is stopping and takes no new work (distribution has no code of its own for this). */
+  SHUTTING_DOWN: 503,
   GATEWAY_TIMEOUT: 504,
 } as const;
 
