@@ -29,12 +29,19 @@ import { limitConnections } from './proxy/connection-limits.js';
 import { createTlsRuntime } from './tls/runtime.js';
 import { clientTimeouts, configureTimeouts, serverOptions } from './proxy/timeouts.js';
 import { Drain } from './lifecycle/drain.js';
+import { planReload, type ReloadPlan } from './lifecycle/reload.js';
 
 export interface RunningServer {
   /** Where the main listener ended up (port 0 in the config picks a free one). */
   address: ListenAddress;
   /** SIGHUP: files that logrotate moves are opened anew. */
   reopenLogs(): void;
+  /**
+   * SIGHUP with a config that loaded and validated: applies what can change while running (see
+   * lifecycle/reload.ts), reads htpasswd, htgroup and certificate files again, and says what waits
+   * for the next start.
+   */
+  reload(next: Config): Promise<ReloadPlan>;
   /** SIGTERM: stop accepting, let pushes under way finish for up to `drainSeconds`, then stop. A second call cuts at once. */
   close(): Promise<void>;
 }
@@ -58,8 +65,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const loginRedis = users && config.redis ? redisClient(config.redis, 1) : null;
   await loginRedis?.connect();
   const logins = users ? new LoginGuard(config.loginLimits, users, loginRedis) : null;
-  const groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
+  let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
+  const protectedTags = new ProtectedTags(config.protectedTags);
   const audit = openAuditLog(config.audit.file, logger);
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   let fanout: RedisInvalidations | null = null;
@@ -75,7 +83,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     gate: new AuthGate(config.auth, users, logins, authority, policy),
     policy,
-    protectedTags: new ProtectedTags(config.protectedTags),
+    protectedTags,
     audit,
     upstream: new UpstreamClient(config.upstream, config.upstreamTimeoutSeconds * 1000),
     users,
@@ -134,9 +142,45 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     `listening on ${config.tls.mode === 'off' ? 'http' : 'https'}://${mainAddress.host}:${mainAddress.port}, forwarding /v2/ to ${config.upstream}`,
   );
 
+  let running = config;
+  let reloading = Promise.resolve();
+  const reload = async (next: Config): Promise<ReloadPlan> => {
+    const plan = planReload(running, next);
+    if (plan.apply.includes('groups') || plan.apply.includes('groupsFile')) {
+      const old = groups;
+      groups = await GroupDirectory.open(next.groups, next.groupsFile, { logger });
+      await old.close();
+    } else {
+      await groups.reload();
+    }
+    policy.replace(new AccessRules(next.access ?? rulesForMode(config.auth.mode)), groups, next.auth.publicCatalog);
+    protectedTags.replace(next.protectedTags);
+    logger.level = next.log.level;
+    await users?.reload();
+    tls.reread();
+    running = {
+      ...running,
+      access: next.access,
+      groups: next.groups,
+      groupsFile: next.groupsFile,
+      protectedTags: next.protectedTags,
+      auth: { ...running.auth, publicCatalog: next.auth.publicCatalog },
+      log: next.log,
+    };
+    return plan;
+  };
+
   return {
     address: mainAddress,
     reopenLogs: () => audit.reopen(),
+    reload(next) {
+      const done = reloading.then(() => reload(next));
+      reloading = done.then(
+        () => undefined,
+        () => undefined,
+      );
+      return done;
+    },
     async close() {
       if (drain.draining) return drain.drain();
       await Promise.all([drain.drain(), plainServer && closePlain(plainServer)]);

@@ -8,11 +8,18 @@ import { AccessRules, type Caller, type Decision } from './rules.js';
 
 export class AccessPolicy {
   constructor(
-    readonly rules: AccessRules,
-    private readonly groups: GroupSource,
+    private rules: AccessRules,
+    private groups: GroupSource,
     /** May anonymous callers list repositories (`auth.publicCatalog`)? */
-    private readonly publicCatalog: boolean,
+    private publicCatalog: boolean,
   ) {}
+
+  /** SIGHUP: every decision from now on uses these (a decision in progress keeps what it read). */
+  replace(rules: AccessRules, groups: GroupSource, publicCatalog: boolean): void {
+    this.rules = rules;
+    this.groups = groups;
+    this.publicCatalog = publicCatalog;
+  }
 
   caller(user: string | null): Caller {
     return { user, groups: this.groups.groupsOf(user) };

@@ -15,9 +15,14 @@ interface CompiledProtection {
 }
 
 export class ProtectedTags {
-  private readonly list: CompiledProtection[];
+  private list: CompiledProtection[] = [];
 
   constructor(config: readonly ProtectedTagConfig[]) {
+    this.replace(config);
+  }
+
+  /** SIGHUP: the protections from now on. */
+  replace(config: readonly ProtectedTagConfig[]): void {
     this.list = config.map((p, i) => ({
       index: i + 1,
       repositories: p.repositories.map(compileGlob),

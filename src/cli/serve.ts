@@ -1,5 +1,5 @@
 import './runtime-tuning.js';
-import { loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../observe/logger.js';
 import { startServer } from '../server.js';
 
@@ -32,8 +32,26 @@ export async function runServe(configFile: string): Promise<number> {
       );
     };
     process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'reopening the audit file');
       server.reopenLogs();
+      let next;
+      try {
+        next = loadConfig(configFile);
+      } catch (err) {
+        const reason = err instanceof ConfigError ? `${err.source}: ${err.problems.join('; ')}` : (err as Error).message;
+        logger.error({ signal: 'SIGHUP' }, `configuration not reloaded, the running one stays: ${reason}`);
+        return;
+      }
+      for (const warning of next.warnings) logger.warn(`configuration: ${warning}`);
+      server.reload(next.config).then(
+        (plan) => {
+          const applied = plan.apply.length ? plan.apply.join(', ') : 'nothing changed';
+          logger.info({ signal: 'SIGHUP', applied: plan.apply }, `configuration reloaded (${applied}); htpasswd, htgroup and certificate files read again`);
+          if (plan.atNextStart.length) {
+            logger.warn({ keys: plan.atNextStart }, `configuration: ${plan.atNextStart.join(', ')} changed; that takes effect at the next start, the running value stays`);
+          }
+        },
+        (err: Error) => logger.error({ signal: 'SIGHUP' }, `configuration reload failed, the running one stays: ${err.message}`),
+      );
     });
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

@@ -55,7 +55,7 @@ export interface PairWatchOptions {
  * volumes swap a `..data` symlink, so the watched names themselves never see an event. Every
  * event only triggers a re-read that compares contents, which makes spurious events harmless.
  */
-export function watchPairFiles(initial: CertificatePair, options: PairWatchOptions): { close(): void } {
+export function watchPairFiles(initial: CertificatePair, options: PairWatchOptions): { reread(): void; close(): void } {
   const { certFile, keyFile, logger } = options;
   let served = initial;
   let lastRejected: string | null = null;
@@ -128,6 +128,7 @@ export function watchPairFiles(initial: CertificatePair, options: PairWatchOptio
   poll.unref();
 
   return {
+    reread: trigger,
     close() {
       closed = true;
       clearTimeout(debounce);

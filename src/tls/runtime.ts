@@ -30,6 +30,8 @@ export interface TlsRuntime {
   clientCaPem(): string | null;
   /** Loads or creates the certificate, then starts watchers / ACME ordering in the background. */
   start(): Promise<void>;
+  /** SIGHUP: the certificate files (mode "files") are read again now. */
+  reread(): void;
   /** Stops watchers and timers; servers are the caller's to close. */
   close(): Promise<void>;
 }
@@ -139,6 +141,9 @@ export async function createTlsRuntime(
       await source?.start();
     },
 
+    reread() {
+      source?.reread?.();
+    },
     async close() {
       source?.close();
     },

@@ -8,6 +8,8 @@ import { Alarm } from './timing.js';
 /** Fills the slot at start and keeps it current until closed. */
 export interface CertificateSource {
   start(): Promise<void>;
+  /** SIGHUP: read the files now instead of at the next change or poll (sources that read files). */
+  reread?(): void;
   close(): void;
 }
 
@@ -43,7 +45,7 @@ export interface FilesTuning {
 export function filesSource(tls: TlsConfig, slot: CertificateSlot, logger: Logger, tuning: FilesTuning): CertificateSource {
   const certFile = tls.certFile!;
   const keyFile = tls.keyFile!;
-  let watcher: { close(): void } | undefined;
+  let watcher: { reread(): void; close(): void } | undefined;
   return {
     async start() {
       const { pair, info } = await readPairFiles(certFile, keyFile);
@@ -61,6 +63,7 @@ export function filesSource(tls: TlsConfig, slot: CertificateSlot, logger: Logge
         onChange: (loaded) => slot.replace({ ...loaded, origin: 'files' }),
       });
     },
+    reread: () => watcher?.reread(),
     close: () => watcher?.close(),
   };
 }

@@ -6,12 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { cachedOciImage } from '../harness/image-cache.js';
 import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
-import { get, head } from '../harness/registry-client.js';
+import { get, head, request } from '../harness/registry-client.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { writeHtpasswd } from '../harness/htpasswd.js';
@@ -122,6 +122,7 @@ describe('graceful stop', () => {
     });
     const signalled = Date.now();
     proxy.process.child.kill('SIGTERM');
+    await proxy.waitForLog((l) => String(l.msg).startsWith('stopping:'));
     const ready = await get(`${proxy.url}/readyz`);
     assert.equal(ready.status, 503);
     assert.deepEqual(JSON.parse(ready.body.toString()), { status: 'unready', reasons: ['shutting down'] });
@@ -168,6 +169,7 @@ describe('graceful stop', () => {
       await new Promise((r) => setTimeout(r, 500));
       const signalled = Date.now();
       proxy.process.child.kill('SIGTERM');
+      await proxy.waitForLog((l) => String(l.msg).startsWith('stopping:'));
       await idle.closed;
       assert.ok(Date.now() - signalled < 2_000, 'the idle connection was not closed at once');
 
@@ -186,5 +188,67 @@ describe('graceful stop', () => {
     } finally {
       clearInterval(trickle);
     }
+  });
+});
+
+describe('reload with SIGHUP', () => {
+  const BOB = { user: 'bob', pass: 'bob-pass' };
+  let registry: Registry;
+  let work: string;
+  let config: ProxyConfigFile;
+  let proxy: RunningProxy;
+
+  before(async () => {
+    work = await makeTempDir('reload');
+    const htpasswdFile = path.join(work, 'htpasswd');
+    [registry] = await Promise.all([startRegistry(), writeHtpasswd(htpasswdFile, { [ALICE.user]: ALICE.pass, [BOB.user]: BOB.pass })]);
+    config = await proxyConfig({
+      upstream: registry.url,
+      auth: { mode: 'private', htpasswdFile },
+      access: [
+        { who: ['user:alice'], repositories: ['team-a/**'], actions: ['pull', 'push'] },
+        { who: ['user:bob'], repositories: ['team-a/**'], actions: ['pull'] },
+      ],
+    });
+    proxy = await startProxy(config);
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+    if (config) await disposeProxyConfig(config);
+    if (work) await removeTempDir(work);
+  });
+
+  const bobStartsUpload = async () => (await request(`${proxy.url}/v2/team-b/app/blobs/uploads/`, { method: 'POST', auth: BOB })).status;
+  const rewrite = (changes: object) => writeFile(proxy.configFile, JSON.stringify({ ...config, ...changes }, null, 2));
+  const sighup = async (logLine: (l: Record<string, unknown>) => boolean) => {
+    const seen = proxy.logs().length;
+    proxy.process.child.kill('SIGHUP');
+    return proxy.waitForLog((l) => proxy.logs().indexOf(l) >= seen && logLine(l), 10_000);
+  };
+
+  test('a rule added and SIGHUP: it applies at once while a 256 MiB push goes on; a bad config is refused and the rules stay', async () => {
+    const image = await cachedOciImage({ seed: 256, layerBytes: 256 * 1024 * 1024 });
+    const push = skopeoCopy(image.ociRef, `docker://${proxy.host}/team-a/app:v1`, { tlsVerify: false, destCreds: ALICE, allowFail: true, timeoutMs: 120_000 });
+    await waitFor('the push to be 16 MiB in', 60_000, async () => (await uploadBytes(registry, 'team-a')).some((b) => b >= 16 * 1024 * 1024));
+
+    assert.equal(await bobStartsUpload(), 403);
+    await rewrite({ access: [...config.access!, { who: ['user:bob'], repositories: ['team-b/**'], actions: ['pull', 'push'] }], upstreamTimeoutSeconds: 600 });
+    const reloaded = await sighup((l) => String(l.msg).startsWith('configuration reloaded'));
+    assert.match(String(reloaded.msg), /configuration reloaded \(access\)/);
+    const later = await proxy.waitForLog((l) => String(l.msg).includes('takes effect at the next start'));
+    assert.match(String(later.msg), /upstreamTimeoutSeconds changed/);
+    assert.equal(await bobStartsUpload(), 202, 'the new rule lets bob push to team-b');
+
+    await rewrite({ access: [{ who: ['user:bob'], repositories: ['**'], actions: ['fly'] }] });
+    const refusedReload = await sighup((l) => String(l.msg).startsWith('configuration not reloaded'));
+    assert.match(String(refusedReload.msg), /configuration not reloaded, the running one stays: .*access\[0\]\.actions/);
+    assert.equal(await bobStartsUpload(), 202, 'the rules in force stay after a bad config');
+
+    const pushed = await push;
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(pushed.digest, image.manifestDigest);
+    assert.ok(!proxy.logs().some((l) => l.msg === 'request' && l.status === 0), 'a request was cut');
   });
 });
