@@ -25,7 +25,10 @@ export interface Registry {
   /** "<bindHost>:<port>", the form image references use. */
   host: string;
   dataDir: string;
-  process: LongProcess;
+  /** The running registry process (another one after restart()). */
+  readonly process: LongProcess;
+  /** Stop the registry (SIGTERM) and start it again on the same port and storage. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,15 +73,18 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     const port = await freePort(bind);
     const hostPart = bind.includes(':') ? `[${bind}]` : bind;
     await writeFile(configFile, configYaml(port, dataDir, opts));
-    const proc = spawnLong('docker-registry', ['serve', configFile], { name: 'docker-registry' });
     const scheme = opts.tls ? 'https' : 'http';
     const url = `${scheme}://${hostPart}:${port}`;
-    try {
-      await waitUntil(async () => (await probeStatus(`${url}/v2/`)) === 200, {
+    const launch = (): LongProcess => spawnLong('docker-registry', ['serve', configFile], { name: 'docker-registry' });
+    const ready = (started: LongProcess): Promise<void> =>
+      waitUntil(async () => (await probeStatus(`${url}/v2/`)) === 200, {
         timeoutMs: opts.startTimeoutMs ?? 15_000,
         what: `GET ${url}/v2/ to answer 200`,
-        proc,
+        proc: started,
       });
+    let proc = launch();
+    try {
+      await ready(proc);
     } catch (err) {
       await proc.stop({ graceMs: 2_000 });
       if (attempt < 3 && /address already in use/i.test(proc.stderrTail())) continue;
@@ -90,7 +96,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
       port,
       host: `${hostPart}:${port}`,
       dataDir,
-      process: proc,
+      get process() {
+        return proc;
+      },
+      async restart() {
+        await proc.stop({ graceMs: 5_000 });
+        proc = launch();
+        await ready(proc);
+      },
       async stop() {
         await proc.stop({ graceMs: 5_000 });
         await removeTempDir(root);
