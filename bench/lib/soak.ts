@@ -16,7 +16,7 @@ import { startRedis } from '../../test/harness/redis.js';
 import { head, request, type ClientAuth } from '../../test/harness/registry-client.js';
 import { startRegistry } from '../../test/harness/registry.js';
 import { skopeoCopy } from '../../test/harness/skopeo.js';
-import { MANIFEST_V2, sha256Digest } from '../../test/harness/small-image.js';
+import { MANIFEST_V2, schema2Manifest, sha256Digest } from '../../test/harness/small-image.js';
 import { makeTempDir, removeTempDir } from '../../test/harness/tmp.js';
 
 export interface SoakOptions {
@@ -129,14 +129,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       commits.push({ repository, digest: layerDigest });
       if (!(await uploadBlob(repository, config, configDigest))) continue;
       commits.push({ repository, digest: configDigest });
-      const manifest = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: MANIFEST_V2,
-          config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
-          layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layer.length, digest: layerDigest }],
-        }),
-      );
+      const manifest = schema2Manifest({ digest: configDigest, size: config.length }, [{ digest: layerDigest, size: layer.length }]);
       const tag = `t${i}`;
       if (expect(await call(`${base}/v2/${repository}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'content-type': MANIFEST_V2 } }), 201, 'manifest PUT')) {
         commits.push({ repository, digest: sha256Digest(manifest), tag });

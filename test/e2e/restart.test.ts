@@ -16,6 +16,8 @@ import { startRegistry, type Registry } from '../harness/registry.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { writeHtpasswd } from '../harness/htpasswd.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { waitUntil } from '../harness/process.js';
+import { startPlainStack, type PlainStack } from '../harness/stack.js';
 
 const ALICE = { user: 'alice', pass: 'alice-pass' };
 const PUSHES = 8;
@@ -31,14 +33,6 @@ async function uploadBytes(registry: Registry, prefix: string): Promise<number[]
     sizes.push(bytes);
   }
   return sizes;
-}
-
-async function waitFor(what: string, ms: number, ok: () => Promise<boolean> | boolean): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A raw keep-alive connection: send one request, get the response head and body as text. */
@@ -116,10 +110,13 @@ describe('graceful stop', () => {
     const pushes = Array.from({ length: PUSHES }, (_, i) =>
       skopeoCopy(image.ociRef, `docker://${proxy.host}/drain/app-${i}:v1`, { tlsVerify: false, destCreds: ALICE, allowFail: true, timeoutMs: 180_000 }),
     );
-    await waitFor(`${PUSHES} uploads with 16 MiB each in the registry`, 120_000, async () => {
-      const sizes = await uploadBytes(registry, 'drain');
-      return sizes.length === PUSHES && sizes.every((b) => b >= 16 * 1024 * 1024);
-    });
+    await waitUntil(
+      async () => {
+        const sizes = await uploadBytes(registry, 'drain');
+        return sizes.length === PUSHES && sizes.every((b) => b >= 16 * 1024 * 1024);
+      },
+      { what: `${PUSHES} uploads with 16 MiB each in the registry`, timeoutMs: 120_000 },
+    );
     const signalled = Date.now();
     proxy.process.child.kill('SIGTERM');
     await proxy.waitForLog((l) => String(l.msg).startsWith('stopping:'));
@@ -193,32 +190,25 @@ describe('graceful stop', () => {
 
 describe('reload with SIGHUP', () => {
   const BOB = { user: 'bob', pass: 'bob-pass' };
+  let stack: PlainStack;
   let registry: Registry;
-  let work: string;
   let config: ProxyConfigFile;
   let proxy: RunningProxy;
 
   before(async () => {
-    work = await makeTempDir('reload');
-    const htpasswdFile = path.join(work, 'htpasswd');
-    [registry] = await Promise.all([startRegistry(), writeHtpasswd(htpasswdFile, { [ALICE.user]: ALICE.pass, [BOB.user]: BOB.pass })]);
-    config = await proxyConfig({
-      upstream: registry.url,
-      auth: { mode: 'private', htpasswdFile },
-      access: [
-        { who: ['user:alice'], repositories: ['team-a/**'], actions: ['pull', 'push'] },
-        { who: ['user:bob'], repositories: ['team-a/**'], actions: ['pull'] },
-      ],
+    stack = await startPlainStack({
+      users: { [ALICE.user]: ALICE.pass, [BOB.user]: BOB.pass },
+      config: {
+        access: [
+          { who: ['user:alice'], repositories: ['team-a/**'], actions: ['pull', 'push'] },
+          { who: ['user:bob'], repositories: ['team-a/**'], actions: ['pull'] },
+        ],
+      },
     });
-    proxy = await startProxy(config);
+    ({ registry, config, proxy } = stack);
   });
 
-  after(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-    if (config) await disposeProxyConfig(config);
-    if (work) await removeTempDir(work);
-  });
+  after(() => stack?.stop());
 
   const bobStartsUpload = async () => (await request(`${proxy.url}/v2/team-b/app/blobs/uploads/`, { method: 'POST', auth: BOB })).status;
   const rewrite = (changes: object) => writeFile(proxy.configFile, JSON.stringify({ ...config, ...changes }, null, 2));
@@ -231,7 +221,7 @@ describe('reload with SIGHUP', () => {
   test('a rule added and SIGHUP: it applies at once while a 256 MiB push goes on; a bad config is refused and the rules stay', async () => {
     const image = await cachedOciImage({ seed: 256, layerBytes: 256 * 1024 * 1024 });
     const push = skopeoCopy(image.ociRef, `docker://${proxy.host}/team-a/app:v1`, { tlsVerify: false, destCreds: ALICE, allowFail: true, timeoutMs: 120_000 });
-    await waitFor('the push to be 16 MiB in', 60_000, async () => (await uploadBytes(registry, 'team-a')).some((b) => b >= 16 * 1024 * 1024));
+    await waitUntil(async () => (await uploadBytes(registry, 'team-a')).some((b) => b >= 16 * 1024 * 1024), { what: 'the push to be 16 MiB in', timeoutMs: 60_000 });
 
     assert.equal(await bobStartsUpload(), 403);
     await rewrite({ access: [...config.access!, { who: ['user:bob'], repositories: ['team-b/**'], actions: ['pull', 'push'] }], upstreamTimeoutSeconds: 600 });

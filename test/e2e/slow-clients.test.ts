@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { makeOciImage } from '../harness/oci-image.js';
-import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
-import { startRegistry, type Registry } from '../harness/registry.js';
+import type { RunningProxy } from '../harness/proxy.js';
+import type { Registry } from '../harness/registry.js';
+import { startPlainStack, type PlainStack } from '../harness/stack.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
@@ -55,22 +56,19 @@ function stallAnUpload(port: number): Promise<Stall> {
 }
 
 describe('a thousand stalled uploads from one client', () => {
+  let stack: PlainStack;
   let registry: Registry;
-  let config: ProxyConfigFile;
   let proxy: RunningProxy;
   let work: string;
 
   before(async () => {
     work = await makeTempDir('slow-clients');
-    registry = await startRegistry();
-    config = await proxyConfig({ upstream: registry.url, limits: { bodyIdleSeconds: BODY_IDLE_S, maxConnectionsPerClient: PER_CLIENT } });
-    proxy = await startProxy(config);
+    stack = await startPlainStack({ config: { limits: { bodyIdleSeconds: BODY_IDLE_S, maxConnectionsPerClient: PER_CLIENT } } });
+    ({ registry, proxy } = stack);
   });
 
   after(async () => {
-    await proxy?.stop();
-    await registry?.stop();
-    if (config) await disposeProxyConfig(config);
+    await stack?.stop();
     if (work) await removeTempDir(work);
   });
 

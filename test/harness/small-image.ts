@@ -17,6 +17,20 @@ export async function putBlob(base: string, repo: string, data: Buffer, auth?: C
   return digest;
 }
 
+type Descriptor = { digest: string; size: number };
+
+/** A Docker schema-2 manifest naming a config blob and layers. */
+export function schema2Manifest(config: Descriptor, layers: Descriptor[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST_V2,
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', ...config },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', ...l })),
+    }),
+  );
+}
+
 /**
  * A config blob, one random layer and a schema-2 manifest under `tag`. Each call makes a new
  * manifest (the config carries a nonce), so pushing the same tag twice moves it.
@@ -31,14 +45,7 @@ export async function pushSmallImage(
   const layerData = randomBytes(opts.layerBytes ?? 512);
   const configDigest = await putBlob(base, repo, config, opts.auth);
   const layer = await putBlob(base, repo, layerData, opts.auth);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MANIFEST_V2,
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
-      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', size: layerData.length, digest: layer }],
-    }),
-  );
+  const manifest = schema2Manifest({ digest: configDigest, size: config.length }, [{ digest: layer, size: layerData.length }]);
   const res = await request(`${base}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'content-type': MANIFEST_V2 }, auth: opts.auth });
   if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}: ${res.body.toString()}`);
   return { digest: sha256Digest(manifest), layer, layerBytes: layerData.length };

@@ -75,3 +75,33 @@ export async function startTlsStack(opts: {
     },
   };
 }
+
+/** The real registry behind the proxy over plain HTTP on 127.0.0.1, with htpasswd users when given. */
+export interface PlainStack {
+  registry: Registry;
+  proxy: RunningProxy;
+  config: ProxyConfigFile;
+  htpasswdFile: string | null;
+  stop(): Promise<void>;
+}
+
+export async function startPlainStack(opts: { users?: Record<string, string>; config?: DeepPartial<ProxyConfigFile> } = {}): Promise<PlainStack> {
+  const work = await makeTempDir('plain-stack');
+  const htpasswdFile = opts.users ? path.join(work, 'htpasswd') : null;
+  const [registry] = await Promise.all([startRegistry(), htpasswdFile && writeHtpasswd(htpasswdFile, opts.users!)]);
+  const overrides = opts.config ?? {};
+  const config = await proxyConfig({ ...overrides, upstream: registry.url, ...(htpasswdFile ? { auth: { mode: 'private', ...overrides.auth, htpasswdFile } } : {}) });
+  const proxy = await startProxy(config);
+  return {
+    registry,
+    proxy,
+    config,
+    htpasswdFile,
+    async stop() {
+      await proxy.stop();
+      await registry.stop();
+      await disposeProxyConfig(config);
+      await removeTempDir(work);
+    },
+  };
+}
