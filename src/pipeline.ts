@@ -20,6 +20,7 @@ import { prepareUpstreamHeaders } from './proxy/headers.js';
 import { userAgentBlocker } from './proxy/user-agents.js';
 import { hasBody, readBody } from './proxy/body.js';
 import { clientTimeouts, limitBodyIdle } from './proxy/timeouts.js';
+import { corsAnswer } from './proxy/cors.js';
 import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
 import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
 import type { RegistryQuestions } from './proxy/upstream-client.js';
@@ -176,6 +177,13 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const isApi = pathname === '/v2' || pathname.startsWith('/v2/');
     const isToken = pathname === '/token' && issuesTokens;
     if (!isApi && !isToken) return sendRegistryError(res, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
+    const cors = corsAnswer(config.cors.allowedOrigins, method, req.headers);
+    if (cors.kind === 'refused') return sendRegistryError(res, 'DENIED', cors.reason);
+    if (cors.kind === 'preflight') {
+      res.writeHead(204, cors.headers);
+      return void res.end();
+    }
+    if (cors.kind === 'headers') for (const [name, value] of Object.entries(cors.headers)) res.setHeader(name, value);
     if (isBlocked(req.headers['user-agent'])) return sendRegistryError(res, 'NOT_FOUND', 'this client is too old for the registry v2 API');
 
     if (isToken) {

@@ -9,6 +9,7 @@ import { checkSection, isPlainObject } from './validate-shape.js';
 import { validateTlsConfig } from '../tls/validate.js';
 import { accessProblems, accessWarnings } from '../access/validate.js';
 import safeRegex from 'safe-regex2';
+import { originProblem } from '../proxy/cors.js';
 import type { Config } from './types.js';
 
 export class ConfigError extends Error {
@@ -133,6 +134,10 @@ function crossCheck(c: Config): string[] {
   problems.push(...checkUrl('upstream', c.upstream, ['http:', 'https:']));
   if (c.redis !== null) problems.push(...checkUrl('redis', c.redis, ['redis:', 'rediss:']));
   if (c.auth.tokenRealm !== null) problems.push(...checkUrl('auth.tokenRealm', c.auth.tokenRealm, ['http:', 'https:']));
+  c.cors.allowedOrigins.forEach((origin, i) => {
+    const problem = originProblem(origin);
+    if (problem) problems.push(`cors.allowedOrigins[${i}]: "${origin}" ${problem}`);
+  });
   c.trustedProxies.forEach((cidr, i) => {
     if (!parseCidr(cidr)) problems.push(`trustedProxies[${i}]: "${cidr}" is not an IP address or CIDR (e.g. "10.0.0.0/8", "::1/128")`);
   });

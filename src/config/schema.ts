@@ -132,6 +132,7 @@ export const configSchema = {
     },
   },
   audit: { kind: 'section', fields: { file: str(true) } },
+  cors: { kind: 'section', fields: { allowedOrigins: { kind: 'list', item: 'string' } } },
   loginLimits: {
     kind: 'section',
     fields: {
