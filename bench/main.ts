@@ -3,7 +3,7 @@
  * one run with the targets alternating, so that load from other processes on the machine hits
  * all of them alike and the ratios stay meaningful.
  *
- * Knobs for quicker runs while developing: BENCH_PHASES=rules,transfer,load,scaling,big BENCH_MIB=512
+ * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,transfer,load,scaling,big BENCH_MIB=512
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
  * BENCH_KEEP=1 (keeps the temp dir with the logs of nginx and the proxy).
@@ -25,12 +25,13 @@ import { startNginx, type Nginx } from './lib/nginx.js';
 import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
+import { measureMetricsCost } from './lib/metrics-cost.js';
 import { fmt, median, ratio, table, verdictLines, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
 
 const env = process.env;
-const PHASES = new Set((env.BENCH_PHASES ?? 'rules,transfer,load,scaling,big').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,transfer,load,scaling,big').split(','));
 const SINGLE_BYTES = Number(env.BENCH_MIB ?? 512) * MiB;
 const REPS = Number(env.BENCH_REPS ?? 5);
 const LOAD_SECONDS = Number(env.BENCH_LOAD_SECONDS ?? 4);
@@ -149,6 +150,7 @@ interface Results {
   scaling: { n: number; target: TargetName; upMBps: number; downMBps: number; peakMiB: number }[];
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
   rules: RuleCost[];
+  metricsUs: number;
 }
 
 async function transferPhase(s: Setup, r: Results): Promise<void> {
@@ -376,12 +378,14 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     out.push('', table(['access rules', 'rules', 'µs per decision'], r.rules.map((x) => [x.label, String(x.rules), fmt(x.usPerDecision, 2)])));
     out.push('(in-process: groups lookup + first-match decision for a mix of own-team pushes, public pulls and refusals; the worst case is informational)');
   }
+  if (PHASES.has('metrics')) out.push('', `metrics: ${fmt(r.metricsUs, 2)} µs per request (in-process: one observe() with a push/pull label mix and a transfer gauge step)`);
 
   const verdicts: Verdict[] = [];
   if (PHASES.has('rules')) {
     const teams = r.rules[0]!;
     verdicts.push({ target: 'rule evaluation with 1,000 rules < 5 µs per request', measured: `${fmt(teams.usPerDecision, 2)} µs`, pass: teams.usPerDecision < 5 });
   }
+  if (PHASES.has('metrics')) verdicts.push({ target: 'metrics < 5 µs per request', measured: `${fmt(r.metricsUs, 2)} µs`, pass: r.metricsUs < 5 });
   if (PHASES.has('transfer')) {
     const up = med(r.upload.proxy) / med(r.upload.direct);
     verdicts.push({ target: 'upload ≥ 0.95 × direct', measured: `${up.toFixed(2)} × direct`, pass: up >= 0.95 });
@@ -433,9 +437,11 @@ async function main(): Promise<number> {
     scaling: [],
     big: [],
     rules: [],
+    metricsUs: 0,
   };
   try {
     if (PHASES.has('rules')) r.rules = measureRuleCost();
+    if (PHASES.has('metrics')) r.metricsUs = measureMetricsCost();
     await warmUp(s);
     if (PHASES.has('transfer')) await transferPhase(s, r);
     if (PHASES.has('load')) await loadPhase(s, r);

@@ -27,6 +27,7 @@ import type { RegistryQuestions } from './proxy/upstream-client.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
 import type { ResponseCache, UpstreamTap } from './cache/response-cache.js';
 import type { Drain } from './lifecycle/drain.js';
+import { routeClass, type AuthOutcome, type Metrics } from './observe/metrics.js';
 
 export interface PipelineDeps {
   config: Config;
@@ -47,6 +48,7 @@ export interface PipelineDeps {
   readiness: () => Promise<string[]>;
   /** Knows which connections a push still needs when the proxy stops (absent in table tests). */
   drain?: Drain;
+  metrics?: Metrics;
 }
 
 /** One request as it passes through: what the access log and audit lines are made of. */
@@ -65,6 +67,8 @@ interface Exchange {
   failedLogin?: FailedLogin;
   outcome: ForwardOutcome;
   bytesAtStart: { read: number; written: number };
+  /** Ends the in-flight count of a blob transfer (metrics). */
+  transferDone?: () => void;
 }
 
 /** A token form or a protected manifest is read whole; nothing larger is either. */
@@ -227,6 +231,10 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       tap = cache.invalidateAround(plan.repository, res);
     }
     prepareUpstreamHeaders(req.headers, x.view);
+    if (deps.metrics && route.kind === 'repository') {
+      if (route.endpoint === 'blob' && method === 'GET') x.transferDone = deps.metrics.transferStarted('download');
+      else if (route.endpoint === 'upload' && hasBody(req)) x.transferDone = deps.metrics.transferStarted('upload');
+    }
     forwarder.forward(req, res, x.outcome, { route, tap, body });
   };
 
@@ -301,6 +309,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     }
     x.subject = answer.subject;
     x.failedLogin = answer.failedLogin;
+    x.identified = answer.subject !== null || answer.failedLogin !== undefined;
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     res.end(req.method === 'HEAD' ? undefined : answer.body);
   };
@@ -310,9 +319,36 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const bytes = { read: socket.bytesRead, written: socket.bytesWritten };
     countedUpTo.set(socket, bytes);
     const bytesIn = bytes.read - x.bytesAtStart.read;
-    logExchange(logger, x, bytesIn, bytes.written - x.bytesAtStart.written);
+    const bytesOut = bytes.written - x.bytesAtStart.written;
+    logExchange(logger, x, bytesIn, bytesOut);
+    x.transferDone?.();
+    if (deps.metrics) {
+      const route = routeClass(x.pathname, x.route);
+      deps.metrics.observe({
+        route,
+        method: x.req.method ?? '',
+        status: x.res.headersSent ? x.res.statusCode : 0,
+        seconds: Number(process.hrtime.bigint() - x.started) / 1e9,
+        upstreamSeconds: x.outcome.answeredAt !== undefined ? Number(x.outcome.answeredAt - x.started) / 1e9 : undefined,
+        bytesIn,
+        bytesOut,
+        auth: authOutcome(x),
+        cache: x.outcome.cache,
+        tokenIssued: route === 'token' && x.res.statusCode === 200,
+      });
+    }
     const entry = auditEntry(x, bytesIn);
     if (entry) deps.audit.record(entry);
+  };
+
+  /** For the auth metric: how this request's credentials or token fared, if it had any. */
+  const authOutcome = (x: Exchange): AuthOutcome | undefined => {
+    if (x.failedLogin) {
+      if (x.res.statusCode === 429) return 'limited';
+      return deps.users?.stamp(x.failedLogin.user) === null ? 'unknown_user' : 'bad_password';
+    }
+    if (!x.identified) return undefined;
+    return x.res.statusCode === 401 ? 'token_refused' : 'ok';
   };
 
   return (req, res) => {

@@ -29,6 +29,7 @@ import { limitConnections } from './proxy/connection-limits.js';
 import { createTlsRuntime } from './tls/runtime.js';
 import { clientTimeouts, configureTimeouts, serverOptions } from './proxy/timeouts.js';
 import { Drain } from './lifecycle/drain.js';
+import { Metrics } from './observe/metrics.js';
 import { planReload, type ReloadPlan } from './lifecycle/reload.js';
 
 export interface RunningServer {
@@ -77,6 +78,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   await tls.start();
   const probeUpstream = upstreamProbe(config.upstream);
   const drain = new Drain({ drainSeconds: config.drainSeconds, logger });
+  // Only when asked for: collecting costs ~1 µs a request and the process metrics sample the event loop.
+  const metrics = config.metrics.listen !== null ? new Metrics(() => tls.notAfter()) : null;
 
   const handler = createPipeline({
     config,
@@ -92,6 +95,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     forwarder,
     cache,
     drain,
+    metrics: metrics ?? undefined,
     readiness: async () => {
       if (drain.draining) return ['shutting down'];
       const reasons: string[] = [];
@@ -116,6 +120,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   drain.watch(main);
   const mainAddress = await listen(main, parseListenAddress(config.listen) as ListenAddress);
   let plainServer: Server | null = null;
+  let metricsServer: Server | null = null;
+  if (metrics && config.metrics.listen !== null) {
+    const address = parseListenAddress(config.metrics.listen) as ListenAddress;
+    metricsServer = await metrics.listen(address);
+    const bound = metricsServer.address();
+    const port = typeof bound === 'object' && bound ? bound.port : address.port;
+    logger.info({ address: `${address.host}:${port}` }, `metrics on http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}/metrics`);
+  }
 
   if (config.httpListen !== null) {
     const plain = http.createServer(serverOptions(timeouts), (req, res) => {
@@ -183,7 +195,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     async close() {
       if (drain.draining) return drain.drain();
-      await Promise.all([drain.drain(), plainServer && closePlain(plainServer)]);
+      await Promise.all([drain.drain(), plainServer && closeShortLived(plainServer), metricsServer && closeShortLived(metricsServer)]);
       forwarder.close();
       fanout?.close();
       await tls.close();
@@ -216,8 +228,8 @@ function listen(server: NetServer, address: ListenAddress): Promise<ListenAddres
   });
 }
 
-/** The plain listener only redirects and answers ACME: a moment for answers under way, then closed. */
-function closePlain(server: Server): Promise<void> {
+/** A listener of short answers only (redirects, ACME, metrics): a moment for those under way, then closed. */
+function closeShortLived(server: Server): Promise<void> {
   return new Promise((resolve) => {
     const force = setTimeout(() => server.closeAllConnections(), PLAIN_CLOSE_MS);
     server.close(() => {

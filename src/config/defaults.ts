@@ -55,6 +55,7 @@ export function defaultConfig(): Config {
     protectedTags: [],
     audit: { file: null },
     cors: { allowedOrigins: [] },
+    metrics: { listen: null },
     limits: { maxConnections: 20_000, maxConnectionsPerClient: 512, headerTimeoutSeconds: 60, bodyIdleSeconds: 60 },
     loginLimits: { enabled: true, failuresPerUser: 5, failuresPerClient: 30, windowSeconds: 900, maxBackoffSeconds: 900, checksPerSecondPerUser: 1 },
   };

@@ -122,8 +122,7 @@ function resolveDirectoryUrl(url: string): string {
 
 function crossCheck(c: Config): string[] {
   const problems: string[] = [];
-  for (const key of ['listen', 'httpListen'] as const) {
-    const value = c[key];
+  for (const [key, value] of [['listen', c.listen], ['httpListen', c.httpListen], ['metrics.listen', c.metrics.listen]] as const) {
     if (value === null) continue;
     const parsed = parseListenAddress(value);
     if ('error' in parsed) problems.push(`${key}: ${parsed.error}`);

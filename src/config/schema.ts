@@ -133,6 +133,7 @@ export const configSchema = {
   },
   audit: { kind: 'section', fields: { file: str(true) } },
   cors: { kind: 'section', fields: { allowedOrigins: { kind: 'list', item: 'string' } } },
+  metrics: { kind: 'section', fields: { listen: str(true) } },
   loginLimits: {
     kind: 'section',
     fields: {

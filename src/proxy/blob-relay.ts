@@ -102,6 +102,7 @@ class UpstreamConnection {
 export interface RelayOutcome {
   upstreamStatus?: number;
   failure?: string;
+  answeredAt?: bigint;
 }
 
 export interface BlobRelay {
@@ -175,6 +176,7 @@ export function createBlobRelay(target: URL, timeoutMs: number): BlobRelay | nul
         res.on('close', clientGone);
 
         const startResponse = (parsed: ResponseHead): void => {
+          outcome.answeredAt = process.hrtime.bigint();
           outcome.upstreamStatus = parsed.status;
           res.statusCode = parsed.status;
           const repeated = new Map<string, string[]>();

@@ -19,6 +19,8 @@ export interface ForwardOutcome {
   cache?: 'hit' | 'miss';
   /** The registry's Docker-Content-Digest (what a push stored), for the audit log. */
   contentDigest?: string;
+  /** process.hrtime of the registry's status line, for the upstream latency metric. */
+  answeredAt?: bigint;
 }
 
 export interface ForwardOptions {
@@ -81,6 +83,7 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
   proxy.on('proxyRes', (proxyRes, req, res) => {
     const outcome = outcomes.get(req);
     if (outcome) {
+      outcome.answeredAt = process.hrtime.bigint();
       outcome.upstreamStatus = proxyRes.statusCode;
       const digest = proxyRes.headers['docker-content-digest'];
       if (typeof digest === 'string') outcome.contentDigest = digest;

@@ -28,6 +28,8 @@ export interface TlsRuntime {
   readiness(): { ready: boolean; reason?: string };
   /** The PEM a client should trust as its CA in mode "self-signed" (the certificate itself); null otherwise. */
   clientCaPem(): string | null;
+  /** When the certificate being served expires; null without one (mode "off", or none loaded yet). */
+  notAfter(): Date | null;
   /** Loads or creates the certificate, then starts watchers / ACME ordering in the background. */
   start(): Promise<void>;
   /** SIGHUP: the certificate files (mode "files") are read again now. */
@@ -113,6 +115,9 @@ export async function createTlsRuntime(
       return acme?.responders['http-01']?.answer(req, res) ?? false;
     },
 
+    notAfter() {
+      return slot.get()?.info.notAfter ?? null;
+    },
     readiness() {
       if (tls.mode === 'off') return { ready: true };
       const active = slot.get();
