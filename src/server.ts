@@ -4,7 +4,7 @@ import { prepareStateDir } from './files/state-dir.js';
 import type { Config } from './config/types.js';
 import { parseListenAddress, type ListenAddress } from './config/address.js';
 import type { Logger } from './observe/logger.js';
-import { upstreamProbe } from './observe/health.js';
+import { upstreamProbe, watchUpstreamAtStart } from './observe/health.js';
 import { createPipeline } from './pipeline.js';
 import { AuthGate } from './auth/gate.js';
 import { TokenAuthority } from './auth/token.js';
@@ -182,6 +182,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     return plan;
   };
 
+  const upstreamWatch = watchUpstreamAtStart(probeUpstream, { warn: (m) => logger.warn(m), info: (m) => logger.info(m) });
+
   return {
     address: mainAddress,
     reopenLogs: () => audit.reopen(),
@@ -195,6 +197,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     async close() {
       if (drain.draining) return drain.drain();
+      upstreamWatch.stop();
       await Promise.all([drain.drain(), plainServer && closeShortLived(plainServer), metricsServer && closeShortLived(metricsServer)]);
       forwarder.close();
       fanout?.close();

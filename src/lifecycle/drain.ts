@@ -5,8 +5,8 @@
  * A push is many requests (HEAD, POST, PATCH, PUT per blob, then the manifest PUT), and clients
  * do not keep one connection for it: skopeo opens a new connection for each blob's commit PUT
  * (measured here). So the listener stays open while draining, and each request is judged: one
- * that continues a push still open for its client and repository (uploads started and not
- * committed, or blobs seen and no manifest put since), or a ping or token request from a client
+ * that continues a push still open for its client and repository (a request of it under way, or
+ * blobs checked or sent and no manifest put since), or a ping or token request from a client
  * with such a push, is served; everything else gets `503 SHUTTING_DOWN` and `Connection: close`.
  * Idle connections that no open push has used are closed at once. When nothing runs and no push
  * is open (or none has moved for a while), the proxy stops; when `drainSeconds` are over, what
@@ -40,8 +40,8 @@ interface Connection {
 }
 
 interface Push {
-  /** Uploads the registry accepted (202 to POST) and not yet committed or cancelled. */
-  uploads: number;
+  /** Requests of this push under way. */
+  inFlight: number;
   /** A blob arrived for this push and no manifest has been put since. */
   awaitingManifest: boolean;
 }
@@ -132,30 +132,27 @@ export class Drain {
     const key = `${client}\0${route.name}`;
     const connection = this.connections.get(req.socket);
     connection?.pushes.add(key);
-    if (this.closing.delete(res) && connection && this.needed(connection)) res.shouldKeepAlive = true;
     const method = req.method;
-    res.once('finish', () => {
-      const ok = res.statusCode < 300;
-      if (route.endpoint === 'blob' && method === 'HEAD') {
-        // The existence check before an upload; a blob already there leads to the manifest PUT.
-        this.push(key).awaitingManifest = true;
-      } else if (route.endpoint === 'upload' && ok) {
-        const push = this.push(key);
-        if (method === 'POST' && res.statusCode === 202) push.uploads++;
-        if ((method === 'PUT' || method === 'DELETE') && push.uploads > 0) push.uploads--;
-        if (method !== 'DELETE') push.awaitingManifest = true;
-      } else if (route.endpoint === 'manifest' && method === 'PUT' && ok) {
-        const push = this.pushes.get(key);
-        if (push) {
-          push.awaitingManifest = false;
-          if (push.uploads === 0) this.pushes.delete(key);
-          if (this.draining) {
-            this.closeIdle();
-            this.checkDone();
-          }
+    const step = route.endpoint === 'upload' || (route.endpoint === 'blob' && method === 'HEAD') || (route.endpoint === 'manifest' && method === 'PUT');
+    if (!step && !this.pushes.has(key)) return;
+    const push = this.push(key);
+    push.inFlight++;
+    if (this.closing.delete(res) && connection && this.needed(connection)) res.shouldKeepAlive = true;
+    res.once('close', () => {
+      push.inFlight--;
+      if (res.writableFinished && res.statusCode < 300) {
+        // A blob checked or sent leads to a manifest PUT; the manifest ends the push.
+        if (route.endpoint === 'manifest' && method === 'PUT') push.awaitingManifest = false;
+        else if (step && method !== 'DELETE') push.awaitingManifest = true;
+      } else if (route.endpoint === 'blob' && method === 'HEAD') {
+        push.awaitingManifest = true;
+      }
+      if (push.inFlight === 0 && !push.awaitingManifest && this.pushes.get(key) === push) {
+        this.pushes.delete(key);
+        if (this.draining) {
+          this.closeIdle();
+          this.checkDone();
         }
-      } else if (this.pushes.has(key)) {
-        this.push(key);
       }
     });
   }
@@ -232,7 +229,7 @@ export class Drain {
 
   /** The push under `key`, created if new, moved to the back as the most recently seen. */
   private push(key: string): Push {
-    const push = this.pushes.get(key) ?? { uploads: 0, awaitingManifest: false, seen: 0 };
+    const push = this.pushes.get(key) ?? { inFlight: 0, awaitingManifest: false, seen: 0 };
     this.pushes.delete(key);
     push.seen = Date.now();
     this.pushes.set(key, push);
@@ -244,7 +241,7 @@ export class Drain {
     const now = Date.now();
     for (const [key, push] of this.pushes) {
       if (now - push.seen < PUSH_IDLE_MS) return;
-      this.pushes.delete(key);
+      if (push.inFlight === 0) this.pushes.delete(key);
     }
   }
 }

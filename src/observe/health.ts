@@ -31,3 +31,32 @@ export function upstreamProbe(upstream: string, cacheMs = 1000): () => Promise<s
     return cached.result;
   };
 }
+
+const WATCH_MS = 2000;
+
+/**
+ * At start: says so when the registry does not answer (clients would otherwise only see 502),
+ * then checks again until it does and says that too. Stops when `stop` is called.
+ */
+export function watchUpstreamAtStart(probe: () => Promise<string | null>, log: { warn(msg: string): void; info(msg: string): void }): { stop(): void } {
+  let timer: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const check = async (first: boolean): Promise<void> => {
+    const reason = await probe();
+    if (stopped) return;
+    if (reason === null) {
+      if (!first) log.info('the registry answers now; requests are forwarded');
+      return;
+    }
+    if (first) log.warn(`${reason}: clients get 502 until it answers (upstream); checking every ${WATCH_MS / 1000} s`);
+    timer = setTimeout(() => void check(false), WATCH_MS);
+    timer.unref();
+  };
+  void check(true);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}

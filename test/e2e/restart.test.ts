@@ -22,6 +22,16 @@ import { startPlainStack, type PlainStack } from '../harness/stack.js';
 const ALICE = { user: 'alice', pass: 'alice-pass' };
 const PUSHES = 8;
 
+/** The proxy's exit; a timer keeps this test process alive meanwhile (the harness unrefs the child). */
+async function exitOf(proxy: RunningProxy, ms: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
+  const result = await Promise.race([proxy.process.exited, late]);
+  clearTimeout(timer);
+  assert.notEqual(result, 'late', `the proxy did not exit within ${ms} ms`);
+  return result as Exclude<typeof result, 'late'>;
+}
+
 /** Bytes of every upload under way in the registry's storage, by repository. */
 async function uploadBytes(registry: Registry, prefix: string): Promise<number[]> {
   const root = path.join(registry.dataDir, 'docker/registry/v2/repositories', prefix);
@@ -136,7 +146,7 @@ describe('graceful stop', () => {
       const stored = await head(`${registry.url}/v2/drain/app-${i}/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
       assert.equal(stored.headers['docker-content-digest'], image.manifestDigest, `the registry holds push ${i}`);
     }
-    const exit = await proxy.process.exited;
+    const exit = await exitOf(proxy, 130_000);
     const drained = Date.now() - signalled;
     assert.equal(exit.code, 0, proxy.process.stderrTail());
     assert.ok(drained < 120_000, `exited ${drained} ms after SIGTERM`);
@@ -174,7 +184,7 @@ describe('graceful stop', () => {
       assert.equal(ready.status, 503);
       assert.deepEqual(JSON.parse(ready.body), { status: 'unready', reasons: ['shutting down'] });
 
-      const exit = await proxy.process.exited;
+      const exit = await exitOf(proxy, 10_000);
       const took = Date.now() - signalled;
       assert.equal(exit.code, 0);
       assert.ok(took >= 1_900 && took < 5_000, `exited ${took} ms after SIGTERM`);

@@ -33,6 +33,7 @@ function harness() {
     drain.admit(req, res, () => ({ method, path, client: CLIENT, user: 'alice' }), () => {});
     const route = classifyRequest(method, path, new URLSearchParams());
     if (route.kind === 'repository') drain.repositoryRequest(req, res, CLIENT, route as Route & { kind: 'repository' });
+    Object.assign(res, { writableFinished: true });
     res.emit('finish');
     res.emit('close');
     return res;
@@ -90,4 +91,17 @@ test('a second drain() cuts what runs and names it', async () => {
   assert.equal(socket.ended, true);
   await new Promise((r) => setTimeout(r, 300));
   assert.match(lines.join(''), /a second signal; cut 1 request\(s\) in flight: PATCH \/v2\/team\/app\/blobs\/uploads\/x from 192\.0\.2\.1 \(alice\)/);
+});
+
+test('draining: an upload session the client abandoned does not hold the push after its manifest', async () => {
+  const { drain, connect, exchange } = harness();
+  const a = connect();
+  exchange(a, 'POST', '/v2/team/app/blobs/uploads/', 202);
+  exchange(a, 'POST', '/v2/team/app/blobs/uploads/', 202);
+  exchange(a, 'PUT', '/v2/team/app/blobs/uploads/0b0e0c5a-3d3c-4e0e-9c47-0d0f7a4d5e6f', 201);
+  const stopped = drain.drain();
+  assert.equal(drain.continues(CLIENT, 'team/app'), true);
+  exchange(a, 'PUT', '/v2/team/app/manifests/v1', 201);
+  assert.equal(drain.continues(CLIENT, 'team/app'), false);
+  await stopped;
 });
