@@ -30,7 +30,7 @@ import { createTlsRuntime } from './tls/runtime.js';
 import { clientTimeouts, configureTimeouts, serverOptions } from './proxy/timeouts.js';
 import { Drain } from './lifecycle/drain.js';
 import { Metrics } from './observe/metrics.js';
-import { planReload, type ReloadPlan } from './lifecycle/reload.js';
+import { planReload, withReloaded, type ReloadPlan } from './lifecycle/reload.js';
 
 export interface RunningServer {
   /** Where the main listener ended up (port 0 in the config picks a free one). */
@@ -122,11 +122,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let plainServer: Server | null = null;
   let metricsServer: Server | null = null;
   if (metrics && config.metrics.listen !== null) {
-    const address = parseListenAddress(config.metrics.listen) as ListenAddress;
-    metricsServer = await metrics.listen(address);
-    const bound = metricsServer.address();
-    const port = typeof bound === 'object' && bound ? bound.port : address.port;
-    logger.info({ address: `${address.host}:${port}` }, `metrics on http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}/metrics`);
+    metricsServer = http.createServer(metrics.handler);
+    const bound = await listen(metricsServer, parseListenAddress(config.metrics.listen) as ListenAddress);
+    const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
+    logger.info({ address: `${bound.host}:${bound.port}` }, `metrics on http://${host}:${bound.port}/metrics`);
   }
 
   if (config.httpListen !== null) {
@@ -170,15 +169,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger.level = next.log.level;
     await users?.reload();
     tls.reread();
-    running = {
-      ...running,
-      access: next.access,
-      groups: next.groups,
-      groupsFile: next.groupsFile,
-      protectedTags: next.protectedTags,
-      auth: { ...running.auth, publicCatalog: next.auth.publicCatalog },
-      log: next.log,
-    };
+    running = withReloaded(running, next);
     return plan;
   };
 

@@ -6,11 +6,11 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeHtpasswd } from '../../test/harness/htpasswd.js';
 import { makeOciImage, type OciImage } from '../../test/harness/oci-image.js';
+import { openFds } from '../../test/harness/process.js';
 import { disposeProxyConfig, proxyConfig, startProxy } from '../../test/harness/proxy.js';
 import { startRedis } from '../../test/harness/redis.js';
 import { head, request, type ClientAuth } from '../../test/harness/registry-client.js';
@@ -53,8 +53,6 @@ export const FD_SLACK = 12;
 const ACCEPT_MANIFESTS = `${MANIFEST_V2}, application/vnd.oci.image.manifest.v1+json`;
 
 type Commit = { repository: string; digest: string; tag?: string };
-
-const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? (() => {});

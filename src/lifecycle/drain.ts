@@ -44,6 +44,8 @@ interface Push {
   inFlight: number;
   /** A blob arrived for this push and no manifest has been put since. */
   awaitingManifest: boolean;
+  /** When a request of it last came (Date.now()). */
+  seen: number;
 }
 
 /** Pushes silent this long are forgotten (a client that died mid-push). */
@@ -60,7 +62,7 @@ export class Drain {
   /** Every accepted socket, before TLS too: handshakes still under way are closed at the end. */
   private readonly accepted = new Set<Socket>();
   /** Open pushes by key; Map order is least recently seen first. */
-  private readonly pushes = new Map<string, Push & { seen: number }>();
+  private readonly pushes = new Map<string, Push>();
   private readonly servers: Server[] = [];
   /** Answers given `Connection: close` by the drain (and so the drain's to take back). */
   private readonly closing = new WeakSet<ServerResponse>();
@@ -68,7 +70,6 @@ export class Drain {
   private finished: (() => void) | null = null;
   private deadline: NodeJS.Timeout | null = null;
   private checker: NodeJS.Timeout | null = null;
-  private running = 0;
   private lastActivity = 0;
 
   constructor(private readonly opts: { drainSeconds: number; logger: Logger }) {}
@@ -96,7 +97,6 @@ export class Drain {
     if (!connection) return;
     const entry: InFlight = { summary, onCut };
     connection.inFlight.add(entry);
-    this.running++;
     this.lastActivity = Date.now();
     if (this.draining && !this.needed(connection) && res.shouldKeepAlive) {
       res.shouldKeepAlive = false;
@@ -105,7 +105,6 @@ export class Drain {
     res.once('close', () => {
       connection.inFlight.delete(entry);
       connection.idleSince = Date.now();
-      this.running--;
       this.lastActivity = Date.now();
       if (this.draining) {
         this.closeIfDone(req.socket, connection);
@@ -212,7 +211,7 @@ export class Drain {
   }
 
   private checkDone(): void {
-    if (this.state !== 'draining' || this.running > 0) return;
+    if (this.state !== 'draining' || [...this.connections.values()].some((c) => c.inFlight.size > 0)) return;
     this.forgetStale();
     if (this.pushes.size === 0 || Date.now() - this.lastActivity > DRAIN_QUIET_MS) this.finish();
   }

@@ -26,6 +26,22 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   return { apply, atNextStart };
 }
 
+/** `running` with every reloadable key taken from `next`: what runs after a reload is applied. */
+export function withReloaded(running: Config, next: Config): Config {
+  const out = structuredClone(running) as unknown as Record<string, unknown>;
+  for (const key of RELOADABLE) {
+    const path = key.split('.');
+    let from: unknown = next;
+    let into = out;
+    for (const part of path.slice(0, -1)) {
+      from = (from as Record<string, unknown>)[part];
+      into = into[part] as Record<string, unknown>;
+    }
+    into[path.at(-1)!] = structuredClone((from as Record<string, unknown>)[path.at(-1)!]);
+  }
+  return out as unknown as Config;
+}
+
 /** Dotted paths where the two values differ; a section is walked, anything else (lists too) compared whole. */
 function changedPaths(a: unknown, b: unknown, prefix: string): string[] {
   if (isSection(a) && isSection(b)) {

@@ -5,7 +5,6 @@
  */
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ListenAddress } from '../config/address.js';
 import type { Route } from '../registry/route.js';
 
 export type RouteClass = 'ping' | 'token' | 'manifest' | 'blob' | 'upload' | 'catalog' | 'tags' | 'referrers' | 'health' | 'other';
@@ -93,27 +92,21 @@ export class Metrics {
     return () => this.transfers.dec({ direction });
   }
 
-  /** GET /metrics on its own listener. */
-  listen(address: ListenAddress): Promise<http.Server> {
-    const server = http.createServer((req, res) => {
-      if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        return void res.end('metrics are at GET /metrics\n');
-      }
-      this.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': this.registry.contentType });
-          res.end(req.method === 'HEAD' ? undefined : text);
-        },
-        (err: Error) => {
-          res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(`cannot collect metrics: ${err.message}\n`);
-        },
-      );
-    });
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(address.port, address.host, () => resolve(server));
-    });
-  }
+  /** GET /metrics, for a listener of its own. */
+  readonly handler: http.RequestListener = (req, res) => {
+    if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      return void res.end('metrics are at GET /metrics\n');
+    }
+    this.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': this.registry.contentType });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`cannot collect metrics: ${err.message}\n`);
+      },
+    );
+  };
 }

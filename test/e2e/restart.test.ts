@@ -16,7 +16,7 @@ import { startRegistry, type Registry } from '../harness/registry.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { writeHtpasswd } from '../harness/htpasswd.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
-import { waitUntil } from '../harness/process.js';
+import { raceTimeout, waitUntil } from '../harness/process.js';
 import { startPlainStack, type PlainStack } from '../harness/stack.js';
 
 const ALICE = { user: 'alice', pass: 'alice-pass' };
@@ -24,12 +24,9 @@ const PUSHES = 8;
 
 /** The proxy's exit; a timer keeps this test process alive meanwhile (the harness unrefs the child). */
 async function exitOf(proxy: RunningProxy, ms: number) {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-  const result = await Promise.race([proxy.process.exited, late]);
-  clearTimeout(timer);
-  assert.notEqual(result, 'late', `the proxy did not exit within ${ms} ms`);
-  return result as Exclude<typeof result, 'late'>;
+  const result = await raceTimeout(proxy.process.exited, ms);
+  assert.notEqual(result, 'timeout', `the proxy did not exit within ${ms} ms`);
+  return result as Exclude<typeof result, 'timeout'>;
 }
 
 /** Bytes of every upload under way in the registry's storage, by repository. */

@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { makeOciImage } from '../harness/oci-image.js';
 import type { RunningProxy } from '../harness/proxy.js';
@@ -14,14 +13,13 @@ import type { Registry } from '../harness/registry.js';
 import { startPlainStack, type PlainStack } from '../harness/stack.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { openFds, raceTimeout } from '../harness/process.js';
 
 const STALLED = 1_000;
 const PER_CLIENT = 512;
 const BODY_IDLE_S = 8;
 /** Sockets a proxy or registry may keep beyond its start: a few pooled keep-alive connections. */
 const FD_SLACK = 8;
-
-const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
 type Stall = { socket: net.Socket; held: boolean; closed: Promise<void> };
 
@@ -87,8 +85,8 @@ describe('a thousand stalled uploads from one client', () => {
     assert.equal(pushed.digest, image.manifestDigest);
     assert.ok(held.every((s) => !s.socket.destroyed), 'a stalled upload was cut before bodyIdleSeconds');
 
-    const cutBy = new Promise<'late'>((r) => setTimeout(() => r('late'), (BODY_IDLE_S + 10) * 1000).unref());
-    assert.notEqual(await Promise.race([Promise.all(held.map((s) => s.closed)), cutBy]), 'late', `stalled uploads still open ${BODY_IDLE_S + 10} s later`);
+    const cut = await raceTimeout(Promise.all(held.map((s) => s.closed)), (BODY_IDLE_S + 10) * 1000);
+    assert.notEqual(cut, 'timeout', `stalled uploads still open ${BODY_IDLE_S + 10} s later`);
     const cutLogged = () => proxy.logs().filter((l) => l.msg === 'request' && l.method === 'PATCH' && l.failure === 'CLIENT_BODY_IDLE').length;
     const logged = Date.now() + 5_000;
     while (Date.now() < logged && cutLogged() < PER_CLIENT) await new Promise((r) => setTimeout(r, 100));

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { trackPid, untrackPid } from './cleanup.js';
@@ -69,8 +70,16 @@ function splitLines(stream: Readable, tail: TailBuffer, onLine?: (line: string) 
   });
 }
 
-/** Like Promise.race with a timer, but the timer is cleared so it cannot hold the process open. */
-async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+/** Open file descriptors of a process (Linux). */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * Like Promise.race with a timer, but the timer is cleared so it cannot hold the process open;
+ * while it runs it keeps this process alive (the children spawnLong starts are unref'd).
+ */
+export async function raceTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, ms, 'timeout')));
   try {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/defaults.js';
 import type { Config } from '../../src/config/types.js';
-import { planReload } from '../../src/lifecycle/reload.js';
+import { planReload, withReloaded } from '../../src/lifecycle/reload.js';
 
 const base = (): Config => ({ ...defaultConfig(), listen: '127.0.0.1:5443', upstream: 'http://127.0.0.1:5000' });
 
@@ -25,3 +25,17 @@ for (const [name, change, expected] of cases) {
     assert.deepEqual(planReload(base(), next), expected);
   });
 }
+
+test('after a reload only the reloadable keys run with their new values; the next plan compares against them', () => {
+  const next = structuredClone(base());
+  next.access = [];
+  next.auth.publicCatalog = true;
+  next.auth.mode = 'none';
+  next.listen = '127.0.0.1:6000';
+  const running = withReloaded(base(), next);
+  assert.deepEqual(running.access, []);
+  assert.equal(running.auth.publicCatalog, true);
+  assert.equal(running.auth.mode, base().auth.mode);
+  assert.equal(running.listen, base().listen);
+  assert.deepEqual(planReload(running, next), { apply: [], atNextStart: ['auth.mode', 'listen'] });
+});
