@@ -1,6 +1,8 @@
 import http, { type Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { prepareStateDir } from './files/state-dir.js';
+import { OperatorError } from './observe/operator-error.js';
+import { maskUrlPassword } from './config/mask.js';
 import type { Config } from './config/types.js';
 import { parseListenAddress, type ListenAddress } from './config/address.js';
 import type { Logger } from './observe/logger.js';
@@ -49,12 +51,17 @@ export interface RunningServer {
 
 const PLAIN_CLOSE_MS = 2_000;
 
+export interface StartOptions {
+  /** How the operator runs the CLI, for hints in the log (cli/self-command.ts). */
+  selfCommand?: string;
+}
+
 /** Builds every part from the config, opens the listeners, and returns a handle to stop them. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   await prepareStateDir(config.stateDir);
   const authenticates = config.auth.mode !== 'none';
   const pool = authenticates ? new VerifyPool() : null;
-  const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool }) : null;
+  const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool, selfCommand: options.selfCommand }) : null;
   const authority =
     authenticates && config.auth.challenge === 'token'
       ? new TokenAuthority(await (config.redis ? new RedisKeyStore(config.redis) : new FileKeyStore(config.stateDir)).load(), {
@@ -64,7 +71,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       : null;
   // Failed logins count together across replicas through Redis; memory stands in while it is away.
   const loginRedis = users && config.redis ? redisClient(config.redis, 1) : null;
-  await loginRedis?.connect();
+  await loginRedis?.connect().catch((err: Error) => {
+    throw new OperatorError(`redis: cannot reach Redis at ${maskUrlPassword(config.redis!)} for the failed-login counts (${err.message}); start Redis or correct "redis"`, 1);
+  });
   const logins = users ? new LoginGuard(config.loginLimits, users, loginRedis) : null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
@@ -79,7 +88,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const probeUpstream = upstreamProbe(config.upstream);
   const drain = new Drain({ drainSeconds: config.drainSeconds, logger });
   // Only when asked for: collecting costs ~1 µs a request and the process metrics sample the event loop.
-  const metrics = config.metrics.listen !== null ? new Metrics(() => tls.notAfter()) : null;
+  const metrics = config.metrics.listen !== null ? new Metrics(tls) : null;
 
   const handler = createPipeline({
     config,

@@ -25,6 +25,8 @@ export interface UserStoreOptions extends WatchOptions {
   logger: Logger;
   pool: PasswordChecker;
   onChange?: (change: UserTableChange) => void;
+  /** The CLI as the operator runs it, for the "add a user with" hint; `registry-gate` by default. */
+  selfCommand?: string;
   /** How long a verified user+password pair skips bcrypt. */
   cacheTtlMs?: number;
   cacheMaxEntries?: number;
@@ -88,12 +90,14 @@ export class UserStore {
   private readonly logger: Logger;
   private readonly pool: PasswordChecker;
   private readonly onChange: ((change: UserTableChange) => void) | undefined;
+  private readonly selfCommand: string;
 
   private constructor(file: string, options: UserStoreOptions) {
     this.watched = new WatchedFile(file, (read) => this.use(read), options);
     this.logger = options.logger;
     this.pool = options.pool;
     this.onChange = options.onChange;
+    this.selfCommand = options.selfCommand ?? 'registry-gate';
     this.verified = new ExpiringSet(options.cacheTtlMs ?? 60_000, options.cacheMaxEntries ?? 10_000);
   }
 
@@ -211,7 +215,7 @@ export class UserStore {
         this.logger.warn(
           { file: this.watched.file },
           `htpasswd file ${this.watched.file} does not exist, so nobody can log in; ` +
-            `add a user with: registry-gate passwd add USER --file ${this.watched.file}`,
+            `add a user with: ${this.selfCommand} passwd add USER --file ${this.watched.file}`,
         );
         return;
       }

@@ -5,12 +5,29 @@ import { configSchema, type FieldSpec } from '../config/schema.js';
 import { maskUrlPassword } from '../config/mask.js';
 import { rulesForMode } from '../access/rules.js';
 import { describeRule } from '../access/describe.js';
+import { checkNamedFiles } from '../files/named-files.js';
+import { selfCommand } from './self-command.js';
 
-/** Prints the effective config (defaults, file and environment merged) with secrets masked. */
-export function runConfigCheck(configFile: string, out: NodeJS.WritableStream): number {
+/**
+ * Prints the effective config (defaults, file and environment merged) with secrets masked, and
+ * what is wrong with the files it names (exit 2 when `serve` would refuse to start).
+ */
+export async function runConfigCheck(configFile: string, out: NodeJS.WritableStream): Promise<number> {
   const { config, file, envApplied, warnings } = loadConfig(configFile);
   if (config.auth.mode !== 'none') warnings.push(...htpasswdWarnings(config.auth.htpasswdFile));
-  out.write(`# ${file} is valid${envApplied.length ? `; environment overrides: ${envApplied.join(', ')}` : ''}\n`);
+  const findings = await checkNamedFiles(config, { selfCommand: selfCommand() });
+  const errors = findings.filter((f) => f.severity === 'error');
+  warnings.push(...findings.filter((f) => f.severity === 'warning').map((f) => f.message));
+  const overrides = envApplied.length ? `; environment overrides: ${envApplied.join(', ')}` : '';
+  out.write(
+    errors.length
+      ? `# ${file} is valid, but the proxy would not start: ${errors.length} named file(s) are not usable${overrides}\n`
+      : `# ${file} is valid${overrides}\n`,
+  );
+  for (const e of errors) out.write(`# error: ${e.message}\n`);
+  if (process.getuid?.() === 0) {
+    out.write('# note: checked as root, who may read any file; run it as the service user to check what that user may read (sudo -u registry-gate …)\n');
+  }
   for (const warning of warnings) out.write(`# warning: ${warning}\n`);
   out.write(`${JSON.stringify(mask(config, { kind: 'section', fields: configSchema }), null, 2)}\n`);
   const rules = config.access ?? rulesForMode(config.auth.mode);
@@ -19,7 +36,7 @@ export function runConfigCheck(configFile: string, out: NodeJS.WritableStream): 
   config.protectedTags.forEach((p, i) => {
     out.write(`# protected tags ${i + 1}: ${p.tags.join(', ')} in ${p.repositories.join(', ')}; may still be moved by: ${p.who.length ? p.who.join(', ') : 'nobody'}\n`);
   });
-  return 0;
+  return errors.length ? 2 : 0;
 }
 
 function mask(value: unknown, spec: FieldSpec): unknown {

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
+import { debuglog } from 'node:util';
 import { ConfigError } from '../config/load.js';
-import { StateDirError } from '../files/state-dir.js';
+import { OperatorError } from '../observe/operator-error.js';
 import { parseArgs } from './args.js';
 import { runServe } from './serve.js';
 import { runConfigCheck } from './config-check.js';
 import { runPasswd } from './passwd.js';
 import { runAccessCheck } from './access-check.js';
+import { runHealth } from './health.js';
 
 const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
@@ -13,6 +15,7 @@ const USAGE = `usage:
   registry-gate config check [--config FILE]          validate and print the effective config and the access rules
   registry-gate access check USER|anonymous REPOSITORY pull|push|delete [--config FILE]
                                                       allow or deny, and the rule that decided (exit 0 / 1)
+  registry-gate health [--config FILE]                exit 0 when the proxy of this config answers /healthz
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -28,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'config' && positionals.length === 1 && positionals[0] === 'check' && unknownFlags.length === 0) {
     return runConfigCheck(configFile, process.stdout);
   }
+  if (command === 'health' && positionals.length === 0 && unknownFlags.length === 0) return runHealth(configFile, process.stdout);
   if (command === 'access' && positionals[0] === 'check' && unknownFlags.length === 0) {
     return runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr);
   }
@@ -39,23 +43,36 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
+/**
+ * What reaches the operator is one line per cause, naming the fix; a stack trace only with
+ * NODE_DEBUG=registry-gate, for a failure nobody foresaw.
+ */
+function fatal(err: unknown): number {
+  const say = (line: string) => process.stderr.write(`registry-gate: ${line}\n`);
+  if (err instanceof OperatorError) {
+    err.problems.forEach(say);
+    return err.exitCode;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`registry-gate: ${err.message}\nFix the keys above (README, "Configuration") and start again.\n`);
+    return 2;
+  }
+  const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));
+  if (e.code === 'EADDRINUSE' || e.code === 'EACCES') {
+    say(`cannot listen: ${e.message} (choose another "listen" address, or run with the right to bind it)`);
+  } else if (debuglog('registry-gate').enabled) {
+    say(e.stack ?? e.message);
+  } else {
+    say(`${e.message.split('\n')[0]} (unexpected; NODE_DEBUG=registry-gate prints where it happened)`);
+  }
+  return 1;
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof StateDirError) {
-      process.stderr.write(`registry-gate: ${err.message}\n`);
-      process.exitCode = 2;
-      return;
-    }
-    if (err instanceof ConfigError) {
-      process.stderr.write(`registry-gate: ${err.message}\nFix the keys above (README, "Configuration") and start again.\n`);
-      process.exitCode = 2;
-      return;
-    }
-    const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`registry-gate: ${e.code === 'EADDRINUSE' || e.code === 'EACCES' ? `cannot listen: ${e.message} (choose another "listen" address, or run with the right to bind it)` : e.stack ?? String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = fatal(err);
   },
 );

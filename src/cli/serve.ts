@@ -2,13 +2,20 @@ import './runtime-tuning.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { createLogger } from '../observe/logger.js';
 import { startServer } from '../server.js';
+import { checkNamedFiles } from '../files/named-files.js';
+import { OperatorError } from '../observe/operator-error.js';
+import { selfCommand } from './self-command.js';
 
 export async function runServe(configFile: string): Promise<number> {
   const { config, file, envApplied, warnings } = loadConfig(configFile);
   const logger = createLogger(config.log.level);
   logger.info({ config: file, envOverrides: envApplied }, 'configuration loaded');
   for (const warning of warnings) logger.warn(`configuration: ${warning}`);
-  const server = await startServer(config, logger);
+  const command = selfCommand();
+  // Warnings about these files are logged by the parts that read them, as they go on reading them.
+  const errors = (await checkNamedFiles(config, { selfCommand: command })).filter((f) => f.severity === 'error');
+  if (errors.length) throw new OperatorError(errors.map((e) => e.message));
+  const server = await startServer(config, logger, { selfCommand: command });
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

@@ -7,8 +7,9 @@ import { constants } from 'node:fs';
 import { access, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { OperatorError } from '../observe/operator-error.js';
 
-export class StateDirError extends Error {}
+export class StateDirError extends OperatorError {}
 
 export async function prepareStateDir(dir: string): Promise<void> {
   const missing: string[] = [];

@@ -37,6 +37,11 @@ export function routeClass(pathname: string, route: Route | null): RouteClass {
   return 'other';
 }
 
+export interface MetricSources {
+  notAfter(): Date | null;
+  acmeOrders(): Readonly<{ issued: number; failed: number }> | null;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly requests = new Counter({ name: 'registry_gate_requests_total', help: 'Requests answered, by route class, method and status.', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
@@ -61,14 +66,30 @@ export class Metrics {
   private readonly cache = new Counter({ name: 'registry_gate_cache_requests_total', help: 'Answers from the response cache (hit) or filling it (miss).', labelNames: ['result'], registers: [this.registry] });
   private readonly transfers = new Gauge({ name: 'registry_gate_transfers_in_flight', help: 'Blob uploads and downloads under way.', labelNames: ['direction'], registers: [this.registry] });
 
-  constructor(certificateNotAfter: () => Date | null) {
+  constructor(tls: MetricSources) {
     collectDefaultMetrics({ register: this.registry });
+    // Counted where the orders run; each scrape adds what happened since the last one.
+    const seen = { issued: 0, failed: 0 };
+    new Counter({
+      name: 'registry_gate_acme_orders_total',
+      help: 'ACME certificate orders, by result (issued, failed); absent unless tls.mode is "acme".',
+      labelNames: ['result'],
+      registers: [this.registry],
+      collect() {
+        const orders = tls.acmeOrders();
+        if (!orders) return;
+        for (const result of ['issued', 'failed'] as const) {
+          this.inc({ result }, orders[result] - seen[result]);
+          seen[result] = orders[result];
+        }
+      },
+    });
     new Gauge({
       name: 'registry_gate_certificate_not_after_timestamp_seconds',
       help: 'When the served TLS certificate expires (Unix time); absent without TLS.',
       registers: [this.registry],
       collect() {
-        const notAfter = certificateNotAfter();
+        const notAfter = tls.notAfter();
         if (notAfter) this.set(notAfter.getTime() / 1000);
       },
     });
@@ -92,13 +113,18 @@ export class Metrics {
     return () => this.transfers.dec({ direction });
   }
 
+  /** The exposition text, as a scrape gets it. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
   /** GET /metrics, for a listener of its own. */
   readonly handler: http.RequestListener = (req, res) => {
     if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return void res.end('metrics are at GET /metrics\n');
     }
-    this.registry.metrics().then(
+    this.text().then(
       (text) => {
         res.writeHead(200, { 'content-type': this.registry.contentType });
         res.end(req.method === 'HEAD' ? undefined : text);

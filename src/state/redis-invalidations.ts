@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { OperatorError } from '../observe/operator-error.js';
 import type { Redis } from 'ioredis';
 import { isRepositoryName } from '../registry/scope.js';
 import { maskUrlPassword } from '../config/mask.js';
@@ -55,7 +56,7 @@ export class RedisInvalidations {
       await subscriber.subscribe(INVALIDATION_CHANNEL);
     } catch (err) {
       fanout.close();
-      throw new Error(`cannot subscribe to cache invalidations in Redis at ${where}: ${(err as Error).message}`);
+      throw new OperatorError(`redis: cannot subscribe to cache invalidations in Redis at ${where} (${(err as Error).message}); start Redis or correct "redis"`, 1);
     }
     return fanout;
   }

@@ -1,4 +1,5 @@
 import { maskUrlPassword } from '../config/mask.js';
+import { OperatorError } from '../observe/operator-error.js';
 import { redisClient } from './redis-client.js';
 import { keyFromBase64, newSecret, type KeyStore, type SigningKey } from './signing-key.js';
 
@@ -23,10 +24,14 @@ export class RedisKeyStore implements KeyStore {
       try {
         return keyFromBase64(stored);
       } catch (err) {
-        throw new Error(`Redis key ${REDIS_KEY} is unusable (${(err as Error).message}); delete it (replicas then agree on a new one)`);
+        throw new OperatorError(`Redis key ${REDIS_KEY} is unusable (${(err as Error).message}); delete it (replicas then agree on a new one)`, 1);
       }
     } catch (err) {
-      throw new Error(`cannot load the token signing key from Redis at ${maskUrlPassword(this.url)}: ${(err as Error).message}`);
+      if (err instanceof OperatorError) throw err;
+      throw new OperatorError(
+        `redis: cannot load the token signing key from Redis at ${maskUrlPassword(this.url)} (${(err as Error).message}); start Redis or correct "redis" (host, port, password), or set it to null to keep the key in stateDir`,
+        1,
+      );
     } finally {
       redis.disconnect();
     }

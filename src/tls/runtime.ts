@@ -30,6 +30,8 @@ export interface TlsRuntime {
   clientCaPem(): string | null;
   /** When the certificate being served expires; null without one (mode "off", or none loaded yet). */
   notAfter(): Date | null;
+  /** ACME orders since start by result; null unless tls.mode is "acme". */
+  acmeOrders(): Readonly<{ issued: number; failed: number }> | null;
   /** Loads or creates the certificate, then starts watchers / ACME ordering in the background. */
   start(): Promise<void>;
   /** SIGHUP: the certificate files (mode "files") are read again now. */
@@ -117,6 +119,9 @@ export async function createTlsRuntime(
 
     notAfter() {
       return slot.get()?.info.notAfter ?? null;
+    },
+    acmeOrders() {
+      return acme?.manager.orders ?? null;
     },
     readiness() {
       if (tls.mode === 'off') return { ready: true };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import tls from 'node:tls';
+import { Metrics } from '../../src/observe/metrics.js';
 import {
   acmeConfig,
   captureLogs,
@@ -71,6 +72,11 @@ describe('ACME recovering from failures', () => {
     await waitFor(async () => (await probeTls(tlsPort, 'registry.test', root)).status === 200, 'the ACME certificate', pebble.log, 20_000);
     assert.equal(pebble.orderCount(), 1);
     assert.deepEqual(served!.runtime.readiness(), { ready: true });
+    // What an operator graphs: the failed attempts while the CA was down, then the one issued.
+    const text = await new Metrics(served!.runtime).text();
+    assert.match(text, /^registry_gate_acme_orders_total\{result="issued"\} 1$/m);
+    const failed = Number(/^registry_gate_acme_orders_total\{result="failed"\} (\d+)$/m.exec(text)?.[1]);
+    assert.ok(failed >= 1, text);
   });
 
   it('registers again when the CA has forgotten the stored account', async () => {

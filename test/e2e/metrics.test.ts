@@ -1,14 +1,14 @@
 /**
- * /metrics on its own listener after a real push and pull (skopeo) and failed logins: the
+ * /metrics on its own listener after a real docker push and pull and failed logins: the
  * requests, the bytes and the auth outcomes are there, with no repository or user as a label.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { makeOciImage, type OciImage } from '../harness/oci-image.js';
+import { startDockerd, type Dockerd } from '../harness/dockerd.js';
+import { makeOciImage, toDockerArchive, type OciImage } from '../harness/oci-image.js';
 import { freePort } from '../harness/ports.js';
 import { get } from '../harness/registry-client.js';
-import { skopeoCopy } from '../harness/skopeo.js';
 import { startPlainStack, type PlainStack } from '../harness/stack.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 
@@ -25,6 +25,8 @@ describe('Prometheus metrics', () => {
   let metricsUrl: string;
   let work: string;
   let image: OciImage;
+  let dockerd: Dockerd;
+  let localRef: string;
 
   before(async () => {
     work = await makeTempDir('metrics');
@@ -34,18 +36,28 @@ describe('Prometheus metrics', () => {
       startPlainStack({ users: { [ALICE.user]: ALICE.pass }, config: { metrics: { listen: `127.0.0.1:${port}` } } }),
       makeOciImage(path.join(work, 'image'), { layerBytes: 512 * 1024 }),
     ]);
+    [dockerd, localRef] = await Promise.all([startDockerd(), toDockerArchive(image, path.join(work, 'image.tar'), 'local/metrics:1')]);
+    await dockerd.docker(['load', '-i', path.join(work, 'image.tar')]);
   });
 
   after(async () => {
+    await dockerd?.stop();
     await stack?.stop();
     if (work) await removeTempDir(work);
   });
 
   test('after a push, a pull and failed logins, the families show them', async () => {
-    const dest = `docker://${stack.proxy.host}/metrics/app:v1`;
-    const pushed = await skopeoCopy(image.ociRef, dest, { tlsVerify: false, destCreds: ALICE });
-    assert.equal(pushed.digest, image.manifestDigest);
-    await skopeoCopy(dest, `oci:${path.join(work, 'back')}:v1`, { tlsVerify: false, srcCreds: ALICE });
+    // dockerd speaks plain HTTP to a registry on 127.0.0.0/8 by itself.
+    const remote = `${stack.proxy.host}/metrics/app:v1`;
+    await dockerd.login(stack.proxy.host, ALICE.user, ALICE.pass);
+    await dockerd.docker(['tag', localRef, remote]);
+    const pushed = await dockerd.docker(['push', remote], { timeoutMs: 120_000 });
+    // docker pushes the image as a schema-2 manifest of its own making: its digest is docker's.
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
+    assert.ok(digest, pushed.stdout);
+    await dockerd.docker(['rmi', remote, localRef]);
+    const pulled = await dockerd.docker(['pull', remote], { timeoutMs: 120_000 });
+    assert.match(pulled.stdout, new RegExp(`Digest: ${digest}`));
     const token = `${stack.proxy.url}/token?service=${encodeURIComponent(stack.proxy.host)}`;
     assert.equal((await get(token, { auth: { user: 'alice', pass: 'wrong' } })).status, 401);
     assert.equal((await get(token, { auth: { user: 'mallory', pass: 'x' } })).status, 401);

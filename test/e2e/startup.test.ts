@@ -1,12 +1,32 @@
 /**
  * Start-up that tells the truth: a registry that does not answer when the proxy starts is named
- * in a warning (instead of clients finding out through 502s), and its coming back is logged.
+ * in a warning (instead of clients finding out through 502s), and its coming back is logged;
+ * files the config names are checked first, by `config check` and by `serve`, and what stops the
+ * proxy is one line naming the key and the fix; the hint for adding a user runs as printed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { freePort } from '../harness/ports.js';
-import { disposeProxyConfig, proxyConfig, startProxy } from '../harness/proxy.js';
+import { run } from '../harness/process.js';
+import { cliMain, disposeProxyConfig, proxyConfig, repoRoot, runProxyCli, startProxy } from '../harness/proxy.js';
+import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+
+async function configIn(dir: string, config: object): Promise<string> {
+  const file = path.join(dir, 'proxy.config.json');
+  await writeFile(file, JSON.stringify(config));
+  return file;
+}
+
+/** What an operator sees of a failed start: one line per problem, each naming a key; no stack. */
+function assertOneLineEach(stderr: string, keys: string[]): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, keys.length, stderr);
+  lines.forEach((line, i) => assert.match(line, new RegExp(`^registry-gate: ${keys[i]!.replaceAll('.', '\\.')}: `), stderr));
+  assert.doesNotMatch(stderr, /^\s+at /m);
+}
 
 test('a registry down at start is warned about, and its return is logged', async (t) => {
   const port = await freePort();
@@ -23,4 +43,115 @@ test('a registry down at start is warned about, and its return is logged', async
   await new Promise<void>((r) => registry.listen(port, '127.0.0.1', r));
   t.after(() => new Promise<void>((r) => registry.close(() => r())));
   await proxy.waitForLog((l) => l.msg === 'the registry answers now; requests are forwarded', 10_000);
+});
+
+test('a certificate that is not there: config check and serve name the key and the fix, one line each, no stack trace', async (t) => {
+  const dir = await makeTempDir('startup-files');
+  t.after(() => removeTempDir(dir));
+  const file = await configIn(dir, {
+    listen: '127.0.0.1:0',
+    tls: { mode: 'files', certFile: './tls/chain.pem', keyFile: './tls/key.pem' },
+    auth: { mode: 'none' },
+  });
+  const checked = await runProxyCli(['config', 'check', '--config', file]);
+  assert.equal(checked.code, 2);
+  assert.match(checked.stdout, /is valid, but the proxy would not start: 2 named file\(s\) are not usable/);
+  assert.match(checked.stdout, new RegExp(`# error: tls\\.certFile: ${dir}/tls/chain\\.pem does not exist; point tls\\.certFile at the PEM certificate chain`));
+  assert.match(checked.stdout, /# error: tls\.keyFile: .*key\.pem does not exist; point tls\.keyFile at/);
+
+  const served = await runProxyCli(['serve', '--config', file]);
+  assert.equal(served.code, 2);
+  assertOneLineEach(served.stderr, ['tls.certFile', 'tls.keyFile']);
+
+  // There, but not a certificate: the same, from the parse.
+  await mkdir(path.join(dir, 'tls'));
+  await writeFile(path.join(dir, 'tls', 'chain.pem'), 'not a certificate\n');
+  await writeFile(path.join(dir, 'tls', 'key.pem'), 'not a key\n');
+  const garbage = await runProxyCli(['serve', '--config', file]);
+  assert.equal(garbage.code, 2);
+  assert.equal(garbage.stderr.trim().split('\n').length, 1, garbage.stderr);
+  assert.match(garbage.stderr, /^registry-gate: tls\.certFile .*chain\.pem: /);
+});
+
+test('files the service user may not read or write are named when checked as that user', async (t) => {
+  const dir = await makeTempDir('startup-perms');
+  t.after(() => removeTempDir(dir));
+  await chmod(dir, 0o755);
+  await mkdir(path.join(dir, 'auth'), { mode: 0o755 });
+  // Written on the host by root, as in the container case: 0600, so the service user reads nothing.
+  await writeFile(path.join(dir, 'auth', 'htpasswd'), 'alice:$2y$10$abcdefghijklmnopqrstuuJ3Ygq4m3uZqkF9hJxQ8iK6ZkB1pJwzu\n', { mode: 0o600 });
+  const file = await configIn(dir, { listen: '127.0.0.1:0', tls: { mode: 'off' }, auth: { mode: 'private' }, stateDir: './state' });
+  await chmod(file, 0o644);
+  const asNobody = (args: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliMain, ...args], { cwd: dir, timeoutMs: 30_000 });
+
+  const checked = await asNobody(['config', 'check', '--config', file]);
+  assert.equal(checked.code, 2, checked.stderr);
+  assert.match(checked.stdout, new RegExp(`# error: auth\\.htpasswdFile: ${dir}/auth/htpasswd is not readable by nobody \\(uid 65534\\), so nobody could log in; let the proxy's user read it \\(chown nobody`));
+  assert.match(checked.stdout, new RegExp(`# error: stateDir: ${dir}/state does not exist and cannot be created in ${dir} by nobody`));
+  const served = await asNobody(['serve', '--config', file]);
+  assert.equal(served.code, 2);
+  assertOneLineEach(served.stderr, ['auth.htpasswdFile', 'stateDir']);
+
+  // As root every file reads: the check says so rather than passing in silence.
+  const asRoot = await runProxyCli(['config', 'check', '--config', file]);
+  assert.equal(asRoot.code, 0, asRoot.stdout);
+  assert.match(asRoot.stdout, /# note: checked as root, who may read any file; run it as the service user/);
+});
+
+test('the hint for the first user is a command that works, as printed', async (t) => {
+  const port = await freePort();
+  const registry = http.createServer((_req, res) => res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}'));
+  await new Promise<void>((r) => registry.listen(port, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => registry.close(() => r())));
+  const dir = await makeTempDir('startup-hint');
+  t.after(() => removeTempDir(dir));
+  const htpasswd = path.join(dir, 'htpasswd');
+  const config = await proxyConfig({ upstream: `http://127.0.0.1:${port}`, auth: { mode: 'private', challenge: 'basic', htpasswdFile: htpasswd } });
+  const proxy = await startProxy(config);
+  t.after(async () => {
+    await proxy.stop();
+    await disposeProxyConfig(config);
+  });
+  const hint = await proxy.waitForLog((l) => String(l.msg).includes('add a user with: '));
+  const command = /add a user with: (.*)$/.exec(String(hint.msg))![1]!;
+  assert.equal(command, `npx registry-gate passwd add USER --file ${htpasswd}`);
+  const [program, ...args] = command.replace('USER', 'alice').split(' ');
+  const added = await run(program!, [...args, '--password-stdin'], { cwd: repoRoot, stdin: 'hint-works\n', timeoutMs: 60_000 });
+  assert.equal(added.code, 0, added.stderr);
+  const auth = `Basic ${Buffer.from('alice:hint-works').toString('base64')}`;
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 200; i++) {
+    status = (await fetch(`${proxy.url}/v2/`, { headers: { authorization: auth } })).status;
+    if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 200, 'the user added by the hinted command logs in');
+});
+
+test('Redis that does not answer at start: one line naming the key and the fix', async (t) => {
+  const dir = await makeTempDir('startup-redis');
+  t.after(() => removeTempDir(dir));
+  const file = await configIn(dir, { listen: '127.0.0.1:0', tls: { mode: 'off' }, auth: { mode: 'private' }, redis: `redis://127.0.0.1:${await freePort()}` });
+  const served = await runProxyCli(['serve', '--config', file]);
+  assert.equal(served.code, 1);
+  assertOneLineEach(served.stderr, ['redis']);
+  assert.match(served.stderr, /start Redis or correct "redis"/);
+});
+
+test('`health` probes the address of the config it is given', async (t) => {
+  const port = await freePort();
+  const config = await proxyConfig({ upstream: `http://127.0.0.1:${port}` });
+  const dir = await makeTempDir('startup-health');
+  t.after(async () => {
+    await disposeProxyConfig(config);
+    await removeTempDir(dir);
+  });
+  const file = await configIn(dir, config);
+  const down = await runProxyCli(['health', '--config', file]);
+  assert.equal(down.code, 1);
+  assert.match(down.stdout, new RegExp(`http://127\\.0\\.0\\.1:${config.listen.split(':')[1]}/healthz failed \\(ECONNREFUSED\\)`));
+  const proxy = await startProxy(config);
+  t.after(() => proxy.stop());
+  const up = await runProxyCli(['health', '--config', file]);
+  assert.equal(up.code, 0, up.stdout);
+  assert.match(up.stdout, /answered 200/);
 });

@@ -94,6 +94,8 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
         // Otherwise dockerd writes its trust key to /etc/docker/key.json.
         'deprecated-key-path': path.join(root, 'key.json'),
         'log-level': opts.logLevel ?? 'warn',
+        // Containers only start here with explicit limits: the sandbox refuses raising rlimits.
+        'default-ulimits': { nofile: { Name: 'nofile', Hard: 20000, Soft: 20000 }, nproc: { Name: 'nproc', Hard: 1000, Soft: 1000 } },
         ...(opts.insecureRegistries?.length ? { 'insecure-registries': opts.insecureRegistries } : {}),
       },
       null,

@@ -34,6 +34,8 @@ export class AcmeManager {
   private running = false;
   private closed = false;
   private lastError: string | null = null;
+  /** Orders since start, by how they ended: for the metrics (registry_gate_acme_orders_total). */
+  readonly orders = { issued: 0, failed: 0 };
 
   constructor(private readonly options: AcmeManagerOptions) {
     this.storage = new AcmeStorage(options.acme.storageDir);
@@ -116,6 +118,7 @@ export class AcmeManager {
         logger.error({ err: err.message, storageDir: acme.storageDir }, 'acme: cannot store the certificate; a restart will order again');
       });
       slot.replace({ pair, info, origin: 'acme' });
+      this.orders.issued++;
       this.failures = 0;
       this.lastError = null;
       logger.info(
@@ -132,6 +135,7 @@ export class AcmeManager {
           logger.warn({ err: saveErr.message }, 'acme: cannot forget the unknown account URL');
         });
       }
+      this.orders.failed++;
       const delay = retryDelay(this.failures++, this.options.retry);
       this.lastError = message;
       const current = slot.get();
