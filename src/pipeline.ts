@@ -45,7 +45,10 @@ export interface PipelineDeps {
   upstream: RegistryQuestions;
   /** Null when `cache.ttlSeconds` is 0. */
   cache: ResponseCache | null;
+  /** Why the proxy should get no traffic; empty when ready. */
   readiness: () => Promise<string[]>;
+  /** What works less well right now without stopping service (Redis away); /readyz stays 200. */
+  degraded?: () => string[];
   /** Knows which connections a push still needs when the proxy stops (absent in table tests). */
   drain?: Drain;
   metrics?: Metrics;
@@ -176,7 +179,9 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (pathname === '/readyz') {
       const reasons = await deps.readiness();
-      return sendJson(res, reasons.length ? 503 : 200, reasons.length ? { status: 'unready', reasons } : { status: 'ready' });
+      if (reasons.length) return sendJson(res, 503, { status: 'unready', reasons });
+      const degraded = deps.degraded?.() ?? [];
+      return sendJson(res, 200, degraded.length ? { status: 'degraded', reasons: degraded } : { status: 'ready' });
     }
     const isApi = pathname === '/v2' || pathname.startsWith('/v2/');
     const isToken = pathname === '/token' && issuesTokens;

@@ -23,7 +23,7 @@ import { GroupDirectory } from './access/groups.js';
 import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog } from './audit/audit-log.js';
 import { LoginGuard } from './auth/login-guard.js';
-import { redisClient } from './state/redis-client.js';
+import { RedisHealth, redisClient } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
 import { hostName, PeerTrust } from './proxy/client-view.js';
@@ -70,7 +70,17 @@ export async function startServer(config: Config, logger: Logger, options: Start
         })
       : null;
   // Failed logins count together across replicas through Redis; memory stands in while it is away.
-  const loginRedis = users && config.redis ? redisClient(config.redis, 1) : null;
+  const redisHealth = new RedisHealth();
+  const loginRedis =
+    users && config.redis
+      ? redisHealth.watch(
+          redisClient(config.redis, 1),
+          'failed-login counts',
+          { away: 'failed logins count per replica until Redis is back', back: 'failed logins count across replicas again' },
+          logger,
+          config.redis,
+        )
+      : null;
   await loginRedis?.connect().catch((err: Error) => {
     throw new OperatorError(`redis: cannot reach Redis at ${maskUrlPassword(config.redis!)} for the failed-login counts (${err.message}); start Redis or correct "redis"`, 1);
   });
@@ -82,8 +92,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   let fanout: RedisInvalidations | null = null;
   const cache = config.cache.ttlSeconds > 0 ? new ResponseCache({ ...config.cache, onWrite: (repository) => fanout?.publish(repository) }) : null;
-  if (cache && config.redis) fanout = await RedisInvalidations.open(config.redis, (repository) => cache.writtenElsewhere(repository), logger);
-  const tls = await createTlsRuntime(config, { logger });
+  if (cache && config.redis) fanout = await RedisInvalidations.open(config.redis, (repository) => cache.writtenElsewhere(repository), { logger, health: redisHealth, shared: (up) => cache.setShared(up) });
+  const tls = await createTlsRuntime(config, { logger, redisHealth });
   await tls.start();
   const probeUpstream = upstreamProbe(config.upstream);
   const drain = new Drain({ drainSeconds: config.drainSeconds, logger });
@@ -114,6 +124,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       if (!cert.ready) reasons.push(cert.reason ?? 'certificate not ready');
       return reasons;
     },
+    degraded: () => redisHealth.reasons(),
   });
 
   const trust = new PeerTrust(config.trustedProxies);

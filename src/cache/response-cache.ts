@@ -25,6 +25,7 @@ export class ResponseCache {
   private readonly store: ResponseStore;
   private readonly now: () => number;
   private readonly onWrite: ((repository: string) => void) | undefined;
+  private shared = true;
 
   /** `onWrite` tells other replicas (see state/redis-invalidations.ts). */
   constructor(opts: { ttlSeconds: number; maxMegabytes: number; now?: () => number; onWrite?: (repository: string) => void }) {
@@ -40,7 +41,18 @@ export class ResponseCache {
   }
 
   plan(method: string, route: Route, headers: IncomingHttpHeaders): CachePlan | null {
-    return cachePlan(method, route, headers);
+    const plan = cachePlan(method, route, headers);
+    return plan?.kind === 'read' && !this.shared ? null : plan;
+  }
+
+  /**
+   * False while the invalidations between replicas are away: another replica's push could then
+   * go unheard, so nothing is answered from memory (and what was kept is dropped) until they
+   * are back.
+   */
+  setShared(up: boolean): void {
+    this.shared = up;
+    if (!up) this.store.clear();
   }
 
   /**

@@ -109,6 +109,16 @@ export class ResponseStore {
     }
   }
 
+  /** Drops every entry, and every fill under way is thrown away as if its repository had been written. */
+  clear(): void {
+    this.writes++;
+    this.lastWrite.clear();
+    this.forgottenUpTo = this.writes;
+    this.entries.clear();
+    this.byRepository.clear();
+    this.bytes = 0;
+  }
+
   /** The fill under way for `key`, if any: concurrent misses wait for one registry answer instead of each asking. */
   pending(key: string): Promise<void> | undefined {
     return this.inFlight.get(key);

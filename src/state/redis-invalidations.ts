@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { isRepositoryName } from '../registry/scope.js';
 import { maskUrlPassword } from '../config/mask.js';
 import type { Logger } from '../observe/logger.js';
-import { redisClient } from './redis-client.js';
+import { redisClient, type RedisHealth } from './redis-client.js';
 
 export const INVALIDATION_CHANNEL = 'registry-gate:cache-invalidate';
 
@@ -23,26 +23,30 @@ export class RedisInvalidations {
     private readonly subscriber: Redis,
   ) {}
 
-  static async open(url: string, onRemoteWrite: (repository: string) => void, logger: Logger): Promise<RedisInvalidations> {
+  /**
+   * `shared(false)` when either connection goes away: other replicas' writes may then go unheard,
+   * so the caller stops answering from its cache until `shared(true)`.
+   */
+  static async open(
+    url: string,
+    onRemoteWrite: (repository: string) => void,
+    deps: { logger: Logger; health: RedisHealth; shared(up: boolean): void },
+  ): Promise<RedisInvalidations> {
     const where = maskUrlPassword(url);
-    const connect = (role: string): Redis => {
-      const redis = redisClient(url, 1);
-      // ioredis reconnects by itself and raises an error on every attempt: say it once per outage.
-      let down = false;
-      redis.on('error', (err: Error) => {
-        if (down) return;
-        down = true;
-        logger.warn({ redis: where, role, err: { message: err.message } }, 'Redis unreachable: cache invalidations between replicas pause (answers stay at most cache.ttlSeconds old)');
-      });
-      redis.on('ready', () => {
-        if (!down) return;
-        down = false;
-        logger.info({ redis: where, role }, 'Redis reachable again: cache invalidations between replicas resume');
-      });
-      return redis;
+    const effect = {
+      away: 'cache invalidations between replicas pause, and the response cache is off until Redis is back',
+      back: 'cache invalidations between replicas resume, and the response cache is on again',
     };
-    const publisher = connect('publish');
-    const subscriber = connect('subscribe');
+    const away = new Set<string>();
+    const connect = (role: string): Redis =>
+      deps.health.watch(redisClient(url, 1), role, effect, deps.logger, url, (up) => {
+        const before = away.size;
+        if (up) away.delete(role);
+        else away.add(role);
+        if ((before === 0) !== (away.size === 0)) deps.shared(away.size === 0);
+      });
+    const publisher = connect('cache invalidations (publish)');
+    const subscriber = connect('cache invalidations (subscribe)');
     const fanout = new RedisInvalidations(publisher, subscriber);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== INVALIDATION_CHANNEL) return;

@@ -8,6 +8,11 @@ import type { Logger } from '../observe/logger.js';
 import { ACME_TLS_ALPN, Http01Responder, TlsAlpn01Responder } from './acme/challenges.js';
 import type { Responders } from './acme/issuer.js';
 import type { AcmeManager } from './acme/manager.js';
+import type { AcmeFleet } from './acme/fleet.js';
+import type { Redis } from 'ioredis';
+import { RedisHealth, redisClient } from '../state/redis-client.js';
+import { maskUrlPassword } from '../config/mask.js';
+import { OperatorError } from '../observe/operator-error.js';
 import { routeByClientHello } from './alpn-router.js';
 import { CertificateSlot, SERVER_TLS_OPTIONS } from './slot.js';
 import { filesSource, selfSignedSource, type CertificateSource } from './sources.js';
@@ -44,6 +49,8 @@ export interface TlsRuntime {
 export interface TlsTuning {
   /** Delay between failed ACME attempts, doubling from minMs up to maxMs. */
   acmeRetry: Backoff;
+  /** A replica that found another one ordering looks again after this (plus up to as much at random). */
+  acmeRecheckMs: number;
   filesPollMs: number;
   filesDebounceMs: number;
   /** How long a client may take to send its ClientHello when it must be read before the handshake. */
@@ -52,6 +59,7 @@ export interface TlsTuning {
 
 const DEFAULT_TUNING: TlsTuning = {
   acmeRetry: { minMs: 5_000, maxMs: 60 * 60 * 1000 },
+  acmeRecheckMs: 15_000,
   filesPollMs: 30_000,
   filesDebounceMs: 1_000,
   clientHelloTimeoutMs: 10_000,
@@ -59,7 +67,7 @@ const DEFAULT_TUNING: TlsTuning = {
 
 export async function createTlsRuntime(
   config: Config,
-  deps: { logger: Logger; tuning?: Partial<TlsTuning> },
+  deps: { logger: Logger; tuning?: Partial<TlsTuning>; redisHealth?: RedisHealth },
 ): Promise<TlsRuntime> {
   const problems = validateTlsConfig(config.tls);
   if (problems.length > 0) throw new Error(problems.join('; '));
@@ -78,15 +86,23 @@ export async function createTlsRuntime(
       source = filesSource(tls, slot, logger, { pollMs: tuning.filesPollMs, debounceMs: tuning.filesDebounceMs });
       break;
     case 'acme': {
+      // Loaded only in this mode: acme-client and its HTTP stack add 12–15 MiB to the proxy's resident memory.
+      const [{ AcmeManager }, fleet] = await Promise.all([import('./acme/manager.js'), config.redis ? openFleet(config.redis, tls.acme.storageDir, logger, deps.redisHealth ?? new RedisHealth()) : null]);
       const responders: Responders = {
         alpnKeyPem: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        ...(tls.acme.challenges.includes('http-01') ? { 'http-01': new Http01Responder(logger) } : {}),
-        ...(tls.acme.challenges.includes('tls-alpn-01') ? { 'tls-alpn-01': new TlsAlpn01Responder(logger) } : {}),
+        ...(tls.acme.challenges.includes('http-01') ? { 'http-01': new Http01Responder(logger, fleet) } : {}),
+        ...(tls.acme.challenges.includes('tls-alpn-01') ? { 'tls-alpn-01': new TlsAlpn01Responder(logger, fleet) } : {}),
       };
       const caPem = tls.acme.caFile ? await readCaFile(tls.acme.caFile) : null;
-      // Loaded only in this mode: acme-client and its HTTP stack add 12–15 MiB to the proxy's resident memory.
-      const { AcmeManager } = await import('./acme/manager.js');
-      const manager = new AcmeManager({ acme: tls.acme, caPem, slot, responders, retry: tuning.acmeRetry, logger });
+      const manager = new AcmeManager({
+        acme: tls.acme,
+        caPem,
+        slot,
+        responders,
+        retry: tuning.acmeRetry,
+        logger,
+        ...(fleet ? { fleet, recheckMs: tuning.acmeRecheckMs } : {}),
+      });
       acme = { manager, responders };
       source = { start: () => manager.start(), close: () => manager.close() };
       break;
@@ -158,6 +174,24 @@ export async function createTlsRuntime(
       source?.close();
     },
   };
+}
+
+/** The Redis side of ACME for replicas; a Redis that does not answer at start stops the start, as for the token key. */
+async function openFleet(url: string, storageDir: string, logger: Logger, health: RedisHealth): Promise<AcmeFleet> {
+  const [{ AcmeFleet }, { AcmeStorage }] = await Promise.all([import('./acme/fleet.js'), import('./acme/storage.js')]);
+  const where = maskUrlPassword(url);
+  const effect = { away: 'ACME orders and certificate sharing between replicas wait for it; the certificate served stays', back: 'ACME coordination resumes' };
+  const connect = (role: string): Redis => health.watch(redisClient(url, 1), role, effect, logger, url);
+  const commands = connect('ACME coordination');
+  const subscriber = connect('ACME announcements');
+  try {
+    await Promise.all([commands.connect(), subscriber.connect()]);
+  } catch (err) {
+    commands.disconnect();
+    subscriber.disconnect();
+    throw new OperatorError(`redis: cannot reach Redis at ${where} for ACME between replicas (${(err as Error).message}); start Redis or correct "redis"`, 1);
+  }
+  return new AcmeFleet(commands, subscriber, new AcmeStorage(storageDir));
 }
 
 async function readCaFile(file: string): Promise<string> {

@@ -83,6 +83,49 @@ test('failed logins spread over replicas count together (Redis)', async () => {
   assert.match(JSON.parse(atB.body.toString()).errors[0].message, /too many failed logins for user "alice"/);
 });
 
+test('Redis killed: pushes and pulls go on, /readyz says degraded, no stale answers; back: sharing resumes without a restart', async () => {
+  const [a, b] = replicas as [RunningProxy, RunningProxy];
+  const readyz = async (base: string) => {
+    const res = await get(`${base}/readyz`);
+    return { status: res.status, body: JSON.parse(res.body.toString()) as { status: string; reasons?: string[] } };
+  };
+  const digestAt = async (base: string): Promise<unknown> =>
+    (await request(`${base}/v2/shared/outage/manifests/latest`, { headers: { accept: MANIFEST_V2 }, auth: ALICE })).headers['docker-content-digest'];
+  const before = await pushSmallImage(a.url, 'shared/outage', 'latest', { auth: ALICE });
+  assert.equal(await digestAt(b.url), before.digest);
+
+  await redis.kill();
+  const waitFor = async (base: string, want: string) => {
+    const deadline = Date.now() + 10_000;
+    while ((await readyz(base)).body.status !== want && Date.now() < deadline) await sleep(100);
+    return readyz(base);
+  };
+  for (const r of [a, b]) {
+    const seen = await waitFor(r.url, 'degraded');
+    assert.equal(seen.status, 200, 'degraded, not unready: the load balancer keeps sending traffic');
+    assert.equal(seen.body.status, 'degraded');
+    assert.match(seen.body.reasons!.join('; '), /Redis unreachable for cache invalidations/);
+  }
+  // Tokens (key in memory), pushes and pulls go on; B no longer answers from its cache, so the
+  // tag moved through A is seen at once although no invalidation can travel.
+  const during = await pushSmallImage(a.url, 'shared/outage', 'latest', { auth: ALICE });
+  assert.equal(await digestAt(b.url), during.digest);
+  const res = await get(`${a.url}/token?service=${SERVICE}&scope=repository:shared/outage:pull`, { auth: ALICE });
+  assert.equal(res.status, 200);
+  const { token } = JSON.parse(res.body.toString()) as { token: string };
+  assert.equal((await get(`${b.url}/v2/shared/outage/tags/list`, { auth: { bearer: token } })).status, 200);
+
+  await redis.start();
+  for (const r of [a, b]) assert.deepEqual((await waitFor(r.url, 'ready')).body, { status: 'ready' });
+  assert.ok(b.logs().some((l) => String(l.msg).startsWith('Redis unreachable: cache invalidations between replicas pause')));
+  // Cached again, and invalidated through Redis again.
+  assert.equal(await digestAt(b.url), during.digest);
+  const after = await pushSmallImage(a.url, 'shared/outage', 'latest', { auth: ALICE });
+  const deadline = Date.now() + 2000;
+  while ((await digestAt(b.url)) !== after.digest && Date.now() < deadline) await sleep(20);
+  assert.equal(await digestAt(b.url), after.digest);
+});
+
 test('an unreachable Redis stops the start with a message naming it', async () => {
   const config = await proxyConfig({ upstream: registry.url, redis: `redis://127.0.0.1:${await freePort()}/0`, auth: { mode: 'private', htpasswdFile: path.join(work, 'htpasswd') } });
   configs.push(config);

@@ -2,22 +2,34 @@ import type http from 'node:http';
 import tls from 'node:tls';
 import type { Logger } from '../../observe/logger.js';
 import type { CertificatePair } from '../certificate.js';
+import type { ChallengeShare } from './fleet.js';
 
 const HTTP01_PREFIX = '/.well-known/acme-challenge/';
+/** RFC 8555 tokens are base64url; anything else is not looked up in Redis. */
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+const DNS_NAME = /^[A-Za-z0-9.-]{1,253}$/;
 export const ACME_TLS_ALPN = 'acme-tls/1';
 
-/** Pending HTTP-01 answers (RFC 8555 §8.3), served by the plain-HTTP listener. */
+/**
+ * Pending HTTP-01 answers (RFC 8555 §8.3), served by the plain-HTTP listener; with a fleet's
+ * share, also the answers of the replica that placed the order.
+ */
 export class Http01Responder {
   private readonly answers = new Map<string, string>();
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly share: ChallengeShare | null = null,
+  ) {}
 
-  set(token: string, keyAuthorization: string): void {
+  async set(token: string, keyAuthorization: string): Promise<void> {
     this.answers.set(token, keyAuthorization);
+    await this.share?.publish('http-01', token, keyAuthorization);
   }
 
   delete(token: string): void {
     this.answers.delete(token);
+    void this.share?.withdraw('http-01', token);
   }
 
   /** Answers every request under the challenge prefix (unknown tokens get 404); false for anything else. */
@@ -25,12 +37,18 @@ export class Http01Responder {
     const pathname = new URL(req.url ?? '/', 'http://placeholder').pathname;
     if (!pathname.startsWith(HTTP01_PREFIX)) return false;
     const token = pathname.slice(HTTP01_PREFIX.length);
-    const keyAuthorization = this.answers.get(token);
-    // Debug-level proof that the CA reached us, the first thing to check when validation fails.
-    this.logger.debug({ token, known: keyAuthorization !== undefined, from: req.socket.remoteAddress }, 'acme: HTTP-01 request');
-    res.statusCode = keyAuthorization === undefined ? 404 : 200;
-    res.setHeader('Content-Type', 'text/plain');
-    res.end(req.method === 'HEAD' ? undefined : (keyAuthorization ?? 'no such ACME challenge\n'));
+    const local = this.answers.get(token);
+    const found = local !== undefined ? Promise.resolve(local) : this.share && TOKEN.test(token) ? this.share.lookup('http-01', token) : Promise.resolve(null);
+    void found.then((keyAuthorization) => {
+      // Debug-level proof that the CA reached us, the first thing to check when validation fails.
+      this.logger.debug(
+        { token, known: keyAuthorization !== null, byThisReplica: local !== undefined, from: req.socket.remoteAddress },
+        'acme: HTTP-01 request',
+      );
+      res.statusCode = keyAuthorization === null ? 404 : 200;
+      res.setHeader('Content-Type', 'text/plain');
+      res.end(req.method === 'HEAD' ? undefined : (keyAuthorization ?? 'no such ACME challenge\n'));
+    });
     return true;
   }
 }
@@ -44,14 +62,27 @@ export class TlsAlpn01Responder {
   private readonly contexts = new Map<string, tls.SecureContext>();
   readonly server: tls.Server;
 
-  constructor(logger: Logger) {
+  constructor(
+    logger: Logger,
+    private readonly share: ChallengeShare | null = null,
+  ) {
     this.server = tls.createServer(
       {
         ALPNProtocols: [ACME_TLS_ALPN],
         SNICallback: (name, callback) => {
           const context = this.contexts.get(name.toLowerCase());
-          if (context) callback(null, context);
-          else callback(new Error(`no pending TLS-ALPN-01 challenge for ${name}`));
+          if (context) return callback(null, context);
+          const missing = () => callback(new Error(`no pending TLS-ALPN-01 challenge for ${name}`));
+          if (!this.share || !DNS_NAME.test(name)) return missing();
+          void this.share.lookup('tls-alpn-01', name).then((text) => {
+            try {
+              const pair = text === null ? null : (JSON.parse(text) as CertificatePair);
+              if (!pair) return missing();
+              callback(null, tls.createSecureContext({ cert: pair.certPem, key: pair.keyPem }));
+            } catch {
+              missing();
+            }
+          });
         },
       },
       (socket) => {
@@ -61,11 +92,13 @@ export class TlsAlpn01Responder {
     );
   }
 
-  set(domain: string, pair: CertificatePair): void {
+  async set(domain: string, pair: CertificatePair): Promise<void> {
     this.contexts.set(domain.toLowerCase(), tls.createSecureContext({ cert: pair.certPem, key: pair.keyPem }));
+    await this.share?.publish('tls-alpn-01', domain, JSON.stringify(pair));
   }
 
   delete(domain: string): void {
     this.contexts.delete(domain.toLowerCase());
+    void this.share?.withdraw('tls-alpn-01', domain);
   }
 }

@@ -3,7 +3,7 @@ import type { AcmeChallengeType, AcmeConfig } from '../../config/types.js';
 import type { Logger } from '../../observe/logger.js';
 import type { CertificatePair } from '../certificate.js';
 import type { Http01Responder, TlsAlpn01Responder } from './challenges.js';
-import type { AcmeStorage } from './storage.js';
+import type { AcmeStore } from './storage.js';
 
 export interface Responders {
   'http-01'?: Http01Responder;
@@ -22,7 +22,7 @@ const POLLING = { backoffAttempts: 12, backoffMin: 200, backoffMax: 10_000 };
 /** Orders one certificate for all of `acme.domains`, trying the challenge types in the configured order. */
 export async function orderCertificate(
   acme: AcmeConfig,
-  storage: AcmeStorage,
+  storage: AcmeStore,
   responders: Responders,
   logger: Logger,
 ): Promise<CertificatePair> {
@@ -74,11 +74,11 @@ async function respond(
   keyAuthorization: string,
 ): Promise<void> {
   if (type === 'http-01') {
-    responders['http-01']!.set(token, keyAuthorization);
+    await responders['http-01']!.set(token, keyAuthorization);
     return;
   }
   const [, certificate] = await acmeCrypto.createAlpnCertificate(authz, keyAuthorization, responders.alpnKeyPem);
-  responders['tls-alpn-01']!.set(authz.identifier.value, { certPem: certificate.toString(), keyPem: responders.alpnKeyPem });
+  await responders['tls-alpn-01']!.set(authz.identifier.value, { certPem: certificate.toString(), keyPem: responders.alpnKeyPem });
 }
 
 /**
@@ -86,7 +86,7 @@ async function respond(
  * stored URL is trusted as long as the CA accepts it: re-sending newAccount on every order would
  * re-use External Account Binding credentials that some CAs accept only once.
  */
-async function accountClient(acme: AcmeConfig, storage: AcmeStorage, logger: Logger): Promise<Client> {
+async function accountClient(acme: AcmeConfig, storage: AcmeStore, logger: Logger): Promise<Client> {
   const account = await storage.account(acme.directoryUrl);
   const client = new Client({
     directoryUrl: acme.directoryUrl,

@@ -6,7 +6,8 @@ import type { CertificateSlot } from '../slot.js';
 import { Alarm, renewalTime, retryDelay, type Backoff } from '../timing.js';
 import { connectAcme, describeAcmeError, tuneAcmeRequestRetries, type AcmeConnection } from './http.js';
 import { orderCertificate, type Responders } from './issuer.js';
-import { AcmeStorage } from './storage.js';
+import { AcmeStorage, type AcmeStore } from './storage.js';
+import type { AcmeFleet, OrderLock } from './fleet.js';
 
 export interface AcmeManagerOptions {
   acme: AcmeConfig;
@@ -16,6 +17,10 @@ export interface AcmeManagerOptions {
   responders: Responders;
   retry: Backoff;
   logger: Logger;
+  /** Replicas sharing a Redis: one order at a time, one certificate for all (fleet.ts). */
+  fleet?: AcmeFleet;
+  /** How long a replica that found the order lock taken waits before it looks again (plus up to as much at random). */
+  recheckMs?: number;
 }
 
 /** How CAs word "the account URL you sent is unknown" (pebble after a restart, Boulder for a purged account). */
@@ -27,7 +32,7 @@ const UNKNOWN_ACCOUNT = /accountDoesNotExist|account\b.*\bnot found|no account e
  * renewalTime(); on failure keeps what it serves and retries with a doubling delay.
  */
 export class AcmeManager {
-  private readonly storage: AcmeStorage;
+  private readonly storage: AcmeStore;
   private readonly connection: AcmeConnection;
   private readonly alarm = new Alarm();
   private failures = 0;
@@ -38,7 +43,7 @@ export class AcmeManager {
   readonly orders = { issued: 0, failed: 0 };
 
   constructor(private readonly options: AcmeManagerOptions) {
-    this.storage = new AcmeStorage(options.acme.storageDir);
+    this.storage = options.fleet?.store ?? new AcmeStorage(options.acme.storageDir);
     tuneAcmeRequestRetries();
     this.connection = connectAcme(options.acme.directoryUrl, options.caPem);
   }
@@ -46,6 +51,7 @@ export class AcmeManager {
   async start(): Promise<void> {
     const { acme, slot, logger } = this.options;
     await this.storage.init();
+    await this.options.fleet?.listen(() => void this.adoptShared());
     const stored = await this.loadStored();
     if (stored) {
       slot.replace({ pair: stored.pair, info: stored.info, origin: 'acme' });
@@ -72,6 +78,7 @@ export class AcmeManager {
     this.closed = true;
     this.alarm.clear();
     this.connection.release();
+    this.options.fleet?.close();
   }
 
   /**
@@ -103,12 +110,45 @@ export class AcmeManager {
     this.alarm.set(at, () => void this.order());
   }
 
+  /**
+   * Serves the fleet's certificate when it fits the config and outlives the one served (another
+   * replica ordered it); true when it did.
+   */
+  private async adoptShared(): Promise<boolean> {
+    if (this.closed) return false;
+    const stored = await this.loadStored().catch(() => null);
+    if (!stored || stored.reorder !== null) return false;
+    const current = this.options.slot.get();
+    if (current?.origin === 'acme' && current.info.notAfter.getTime() >= stored.info.notAfter.getTime()) return false;
+    this.options.slot.replace({ pair: stored.pair, info: stored.info, origin: 'acme' });
+    this.failures = 0;
+    this.lastError = null;
+    this.options.logger.info(
+      { serial: stored.info.serial, notAfter: stored.info.notAfter.toISOString() },
+      'acme: using the certificate another replica obtained, for new connections',
+    );
+    this.scheduleRenewal(stored.info);
+    return true;
+  }
+
   private async order(): Promise<void> {
     if (this.running || this.closed) return;
     this.running = true;
-    const { acme, slot, logger, responders } = this.options;
+    const { acme, slot, logger, responders, fleet } = this.options;
+    let lock: OrderLock | null = null;
     try {
       const started = Date.now();
+      if (fleet) {
+        lock = await fleet.tryLock();
+        if (!lock) {
+          const recheck = this.options.recheckMs ?? 15_000;
+          logger.info({ recheckSeconds: recheck / 1000 }, 'acme: another replica is ordering the certificate; waiting for it');
+          this.alarm.set(new Date(Date.now() + recheck * (1 + Math.random())), () => void this.order());
+          return;
+        }
+        // It may have been renewed since this replica's alarm was set.
+        if (await this.adoptShared()) return;
+      }
       await this.connection.checkDirectory();
       const pair = await orderCertificate(acme, this.storage, responders, logger);
       const info = inspectPair(pair);
@@ -118,6 +158,7 @@ export class AcmeManager {
         logger.error({ err: err.message, storageDir: acme.storageDir }, 'acme: cannot store the certificate; a restart will order again');
       });
       slot.replace({ pair, info, origin: 'acme' });
+      await fleet?.announce().catch((err: Error) => logger.warn({ err: err.message }, 'acme: cannot tell the other replicas of the new certificate; they find it at their next check'));
       this.orders.issued++;
       this.failures = 0;
       this.lastError = null;
@@ -150,6 +191,7 @@ export class AcmeManager {
       );
       this.alarm.set(new Date(Date.now() + delay), () => void this.order());
     } finally {
+      await lock?.release();
       this.running = false;
     }
   }

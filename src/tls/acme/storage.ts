@@ -14,6 +14,9 @@ export interface StoredCertificate {
   directoryUrl: string;
 }
 
+/** Where the account and the certificate are kept: this directory, or Redis for a fleet (fleet.ts). */
+export type AcmeStore = Pick<AcmeStorage, 'init' | 'account' | 'saveAccountUrl' | 'certificate' | 'saveCertificate'>;
+
 /**
  * What survives restarts under tls.acme.storageDir (0700): the account key + its URL, and the
  * current certificate + key with the directory that issued it (so switching from staging to
