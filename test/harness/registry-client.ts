@@ -104,6 +104,8 @@ export interface PushBlobOptions extends TlsOptions {
   /** The blob's digest when it is known beforehand (as docker knows a layer's): nothing is hashed on the way. */
   digest?: string;
   headers?: OutgoingHttpHeaders;
+  /** A new connection for every request (behind a load balancer: each may reach another replica). */
+  freshConnections?: boolean;
 }
 
 export interface PushBlobResult {
@@ -148,7 +150,8 @@ export async function pushBlobChunked(
   const mod = clientFor(base);
   const total = opts.totalBytes ?? (source as { totalBytes?: number }).totalBytes;
   const agentOpts = { keepAlive: true, maxSockets: 1, ...tlsFields(opts) };
-  const agent = base.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
+  // Without an agent, request() opens a connection of its own each time.
+  const agent = opts.freshConnections ? undefined : base.protocol === 'https:' ? new https.Agent(agentOpts) : new http.Agent(agentOpts);
   const common = { agent, ca: opts.ca, insecure: opts.insecure, servername: opts.servername, timeoutMs: 300_000 };
   const baseHeaders: OutgoingHttpHeaders = { ...opts.headers };
   if (opts.auth) baseHeaders['authorization'] = authHeader(opts.auth);
@@ -198,7 +201,7 @@ export async function pushBlobChunked(
         headers['content-range'] = `${offset}-${offset + len - 1}`;
       }
       const patchUrl = location;
-      const req = mod.request(patchUrl, { method: 'PATCH', headers, agent, timeout: 300_000 });
+      const req = mod.request(patchUrl, { method: 'PATCH', headers, agent: agent ?? false, timeout: 300_000, ...tlsFields(opts) });
       let answered: http.IncomingMessage | null = null;
       let failed: Error | null = null;
       const response = new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -252,7 +255,7 @@ export async function pushBlobChunked(
     if (put.status !== 201) throw new UnexpectedStatus('PUT', putUrl.href, put);
     return { digest, status: put.status, locations, bytes: offset, patches };
   } finally {
-    agent.destroy();
+    agent?.destroy();
     if (source instanceof Readable) source.destroy();
   }
 }

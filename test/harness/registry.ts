@@ -16,6 +16,10 @@ export interface RegistryOptions {
   /** Address to bind (default 127.0.0.1); url and host use it too. */
   bindHost?: string;
   startTimeoutMs?: number;
+  /** Storage shared with other registry replicas (left in place at stop); default: a directory of its own. */
+  dataDir?: string;
+  /** http.secret, which signs upload state: replicas sharing uploads need the same one. */
+  secret?: string;
 }
 
 export interface Registry {
@@ -50,7 +54,7 @@ function configYaml(port: number, dataDir: string, o: RegistryOptions): string {
     '      enabled: false',
     'http:',
     `  addr: "${listenHost(o.bindHost ?? '127.0.0.1')}:${port}"`,
-    `  secret: ${randomBytes(16).toString('hex')}`,
+    `  secret: ${o.secret ?? randomBytes(16).toString('hex')}`,
     `  relativeurls: ${o.relativeUrls ? 'true' : 'false'}`,
   ];
   if (o.tls) {
@@ -63,8 +67,8 @@ function configYaml(port: number, dataDir: string, o: RegistryOptions): string {
 /** The real CNCF distribution registry (`docker-registry serve`) with filesystem storage in a temp dir. */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   const root = await makeTempDir('registry');
-  const dataDir = path.join(root, 'data');
-  await mkdir(dataDir);
+  const dataDir = opts.dataDir ?? path.join(root, 'data');
+  await mkdir(dataDir, { recursive: true });
   const configFile = path.join(root, 'config.yml');
 
   // freePort() can race with another process; the registry then dies with "address already in use".
