@@ -2,7 +2,6 @@ import http, { type Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { prepareStateDir } from './files/state-dir.js';
 import { OperatorError } from './observe/operator-error.js';
-import { maskUrlPassword } from './config/mask.js';
 import type { Config } from './config/types.js';
 import { parseListenAddress, type ListenAddress } from './config/address.js';
 import type { Logger } from './observe/logger.js';
@@ -23,7 +22,7 @@ import { GroupDirectory } from './access/groups.js';
 import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog } from './audit/audit-log.js';
 import { LoginGuard } from './auth/login-guard.js';
-import { RedisHealth, redisClient } from './state/redis-client.js';
+import { describeRedis, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
 import { hostName, PeerTrust } from './proxy/client-view.js';
@@ -62,9 +61,10 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const authenticates = config.auth.mode !== 'none';
   const pool = authenticates ? new VerifyPool() : null;
   const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool, selfCommand: options.selfCommand }) : null;
+  const redis = await redisTarget(config);
   const authority =
     authenticates && config.auth.challenge === 'token'
-      ? new TokenAuthority(await (config.redis ? new RedisKeyStore(config.redis) : new FileKeyStore(config.stateDir)).load(), {
+      ? new TokenAuthority(await (redis ? new RedisKeyStore(redis) : new FileKeyStore(config.stateDir)).load(), {
           ttlSeconds: config.auth.tokenTtlSeconds,
           issuer: 'registry-gate',
         })
@@ -72,17 +72,17 @@ export async function startServer(config: Config, logger: Logger, options: Start
   // Failed logins count together across replicas through Redis; memory stands in while it is away.
   const redisHealth = new RedisHealth();
   const loginRedis =
-    users && config.redis
+    users && redis
       ? redisHealth.watch(
-          redisClient(config.redis, 1),
+          redisClient(redis, 1),
           'failed-login counts',
           { away: 'failed logins count per replica until Redis is back', back: 'failed logins count across replicas again' },
           logger,
-          config.redis,
+          redis,
         )
       : null;
   await loginRedis?.connect().catch((err: Error) => {
-    throw new OperatorError(`redis: cannot reach Redis at ${maskUrlPassword(config.redis!)} for the failed-login counts (${err.message}); start Redis or correct "redis"`, 1);
+    throw new OperatorError(`redis: cannot reach Redis at ${describeRedis(redis!)} for the failed-login counts (${err.message}); start Redis or correct "redis"`, 1);
   });
   const logins = users ? new LoginGuard(config.loginLimits, users, loginRedis) : null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
@@ -92,8 +92,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   let fanout: RedisInvalidations | null = null;
   const cache = config.cache.ttlSeconds > 0 ? new ResponseCache({ ...config.cache, onWrite: (repository) => fanout?.publish(repository) }) : null;
-  if (cache && config.redis) fanout = await RedisInvalidations.open(config.redis, (repository) => cache.writtenElsewhere(repository), { logger, health: redisHealth, shared: (up) => cache.setShared(up) });
-  const tls = await createTlsRuntime(config, { logger, redisHealth });
+  if (cache && redis) fanout = await RedisInvalidations.open(redis, (repository) => cache.writtenElsewhere(repository), { logger, health: redisHealth, shared: (up) => cache.setShared(up) });
+  const tls = await createTlsRuntime(config, { logger, ...(redis ? { redis: { target: redis, health: redisHealth } } : {}) });
   await tls.start();
   const probeUpstream = upstreamProbe(config.upstream);
   const drain = new Drain({ drainSeconds: config.drainSeconds, logger });
@@ -124,7 +124,10 @@ export async function startServer(config: Config, logger: Logger, options: Start
       if (!cert.ready) reasons.push(cert.reason ?? 'certificate not ready');
       return reasons;
     },
-    degraded: () => redisHealth.reasons(),
+    degraded: () => {
+      const cert = tls.readiness().degraded;
+      return cert ? [cert, ...redisHealth.reasons()] : redisHealth.reasons();
+    },
   });
 
   const trust = new PeerTrust(config.trustedProxies);

@@ -111,6 +111,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
     auth: { ...config.auth, htpasswdFile: abs(config.auth.htpasswdFile) },
     groupsFile: absOrNull(config.groupsFile),
     audit: { ...config.audit, file: absOrNull(config.audit.file) },
+    redisOptions: { ...config.redisOptions, caFile: absOrNull(config.redisOptions.caFile) },
   };
 }
 
@@ -132,6 +133,15 @@ function crossCheck(c: Config): string[] {
   }
   problems.push(...checkUrl('upstream', c.upstream, ['http:', 'https:']));
   if (c.redis !== null) problems.push(...checkUrl('redis', c.redis, ['redis:', 'rediss:']));
+  c.redisOptions.sentinels.forEach((sentinel, i) => {
+    const parsed = parseListenAddress(sentinel);
+    if ('error' in parsed || !/:\d+$/.test(sentinel)) problems.push(`redisOptions.sentinels[${i}]: expected "host:port" of a Redis Sentinel, got "${sentinel}"`);
+  });
+  const usesRedisOptions = c.redisOptions.sentinels.length > 0 || c.redisOptions.sentinelPassword !== null || c.redisOptions.caFile !== null;
+  if (c.redis === null && usesRedisOptions) problems.push('redisOptions: set only with "redis" (with sentinels, "redis" names the master: redis://[:password@]mymaster/0)');
+  if (c.redisOptions.caFile !== null && c.redis !== null && !c.redis.startsWith('rediss:')) {
+    problems.push('redisOptions.caFile: only used for TLS to Redis; write "redis" as rediss://…');
+  }
   if (c.auth.tokenRealm !== null) problems.push(...checkUrl('auth.tokenRealm', c.auth.tokenRealm, ['http:', 'https:']));
   c.cors.allowedOrigins.forEach((origin, i) => {
     const problem = originProblem(origin);

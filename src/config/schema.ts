@@ -104,6 +104,14 @@ export const configSchema = {
     },
   },
   redis: { kind: 'string', nullable: true, secret: true },
+  redisOptions: {
+    kind: 'section',
+    fields: {
+      sentinels: { kind: 'list', item: 'string' },
+      sentinelPassword: { kind: 'string', nullable: true, secret: true },
+      caFile: str(true),
+    },
+  },
   log: {
     kind: 'section',
     fields: { level: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] } },

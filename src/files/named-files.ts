@@ -57,6 +57,10 @@ export async function checkNamedFiles(config: Config, options: FileCheckOptions)
     if (problem === 'does not exist') warning(`groupsFile: ${config.groupsFile} does not exist; only the groups in "groups" apply until it is created`);
     else if (problem) error(`groupsFile: ${config.groupsFile} ${problem}; ${fixReadable(config.groupsFile)}`);
   }
+  if (config.redisOptions.caFile) {
+    const problem = await readable(config.redisOptions.caFile);
+    if (problem) error(`redisOptions.caFile: ${config.redisOptions.caFile} ${problem}; point it at the CA certificate (PEM) of Redis's TLS, or set it to null`);
+  }
   if (config.audit.file) {
     const problem = await appendable(config.audit.file);
     if (problem) error(`audit.file: ${problem}; choose a file in a directory the proxy may write, or null for stdout`);

@@ -1,14 +1,62 @@
-import { Redis } from 'ioredis';
+import { readFile } from 'node:fs/promises';
+import { Redis, type RedisOptions } from 'ioredis';
 import { maskUrlPassword } from '../config/mask.js';
+import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
+import { OperatorError } from '../observe/operator-error.js';
+
+/** Where the replicas' Redis is: a URL, or a master name found through Sentinels; TLS with rediss://. */
+export interface RedisTarget {
+  url: string;
+  sentinels: Array<{ host: string; port: number }>;
+  sentinelPassword: string | null;
+  /** redisOptions.caFile's contents: the CA for rediss:// (else the system's). */
+  caPem: string | null;
+}
+
+/** Null without `redis`; reads redisOptions.caFile. */
+export async function redisTarget(config: Pick<Config, 'redis' | 'redisOptions'>): Promise<RedisTarget | null> {
+  if (config.redis === null) return null;
+  const { sentinels, sentinelPassword, caFile } = config.redisOptions;
+  const caPem = caFile === null ? null : await readFile(caFile, 'utf8').catch((err: Error) => Promise.reject(new OperatorError(`redisOptions.caFile: cannot read ${caFile} (${err.message})`)));
+  return {
+    url: config.redis,
+    sentinels: sentinels.map((s) => {
+      const colon = s.lastIndexOf(':');
+      return { host: s.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(s.slice(colon + 1)) };
+    }),
+    sentinelPassword,
+    caPem,
+  };
+}
+
+/** For logs and messages: the URL without its password, and the Sentinels when there are. */
+export function describeRedis(target: RedisTarget): string {
+  const url = maskUrlPassword(target.url);
+  return target.sentinels.length ? `${url} (master "${new URL(target.url).hostname}" through Sentinels ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')})` : url;
+}
 
 /**
  * How every Redis connection of the proxy behaves: connected explicitly (start-up fails with the
  * caller's message instead of retrying in the background), at most 5 s per connection attempt, and
- * commands fail at once while disconnected instead of queueing without bound.
+ * commands fail at once while disconnected instead of queueing without bound. Through Sentinels,
+ * ioredis asks them for the master and follows a failover by itself.
  */
-export function redisClient(url: string, maxRetriesPerRequest: number): Redis {
-  return new Redis(url, { lazyConnect: true, connectTimeout: 5000, enableOfflineQueue: false, maxRetriesPerRequest });
+export function redisClient(target: RedisTarget, maxRetriesPerRequest: number): Redis {
+  const common: RedisOptions = { lazyConnect: true, connectTimeout: 5000, enableOfflineQueue: false, maxRetriesPerRequest };
+  const tls = target.url.startsWith('rediss:') ? { tls: target.caPem ? { ca: target.caPem } : {} } : {};
+  if (target.sentinels.length === 0) return new Redis(target.url, { ...common, ...tls });
+  const url = new URL(target.url);
+  return new Redis({
+    ...common,
+    ...tls,
+    sentinels: target.sentinels,
+    name: url.hostname,
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    db: Number(url.pathname.slice(1) || '0'),
+    ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
+  });
 }
 
 /**
@@ -28,8 +76,8 @@ export class RedisHealth {
    * Follows one connection: logs once when it goes away (ioredis reconnects by itself and raises
    * an error on every attempt) and once when it is back, with what that means for this part.
    */
-  watch(redis: Redis, role: string, effect: { away: string; back: string }, logger: Logger, url: string, onChange?: (up: boolean) => void): Redis {
-    const where = maskUrlPassword(url);
+  watch(redis: Redis, role: string, effect: { away: string; back: string }, logger: Logger, target: RedisTarget, onChange?: (up: boolean) => void): Redis {
+    const where = describeRedis(target);
     redis.on('error', (err: Error) => {
       if (this.away.has(role)) return;
       this.away.set(role, err.message);

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { OperatorError } from '../observe/operator-error.js';
 import type { Redis } from 'ioredis';
 import { isRepositoryName } from '../registry/scope.js';
-import { maskUrlPassword } from '../config/mask.js';
 import type { Logger } from '../observe/logger.js';
-import { redisClient, type RedisHealth } from './redis-client.js';
+import { describeRedis, redisClient, type RedisHealth, type RedisTarget } from './redis-client.js';
 
 export const INVALIDATION_CHANNEL = 'registry-gate:cache-invalidate';
 
@@ -28,18 +27,18 @@ export class RedisInvalidations {
    * so the caller stops answering from its cache until `shared(true)`.
    */
   static async open(
-    url: string,
+    target: RedisTarget,
     onRemoteWrite: (repository: string) => void,
     deps: { logger: Logger; health: RedisHealth; shared(up: boolean): void },
   ): Promise<RedisInvalidations> {
-    const where = maskUrlPassword(url);
+    const where = describeRedis(target);
     const effect = {
       away: 'cache invalidations between replicas pause, and the response cache is off until Redis is back',
       back: 'cache invalidations between replicas resume, and the response cache is on again',
     };
     const away = new Set<string>();
     const connect = (role: string): Redis =>
-      deps.health.watch(redisClient(url, 1), role, effect, deps.logger, url, (up) => {
+      deps.health.watch(redisClient(target, 1), role, effect, deps.logger, target, (up) => {
         const before = away.size;
         if (up) away.delete(role);
         else away.add(role);

@@ -1,6 +1,5 @@
-import { maskUrlPassword } from '../config/mask.js';
 import { OperatorError } from '../observe/operator-error.js';
-import { redisClient } from './redis-client.js';
+import { describeRedis, redisClient, type RedisTarget } from './redis-client.js';
 import { keyFromBase64, newSecret, type KeyStore, type SigningKey } from './signing-key.js';
 
 export const REDIS_KEY = 'registry-gate:token-signing-key';
@@ -11,12 +10,14 @@ export const REDIS_KEY = 'registry-gate:token-signing-key';
  * accepted everywhere. The key has no expiry; deleting it logs every client out once.
  */
 export class RedisKeyStore implements KeyStore {
-  constructor(private readonly url: string) {}
+  constructor(private readonly target: RedisTarget) {}
 
   async load(): Promise<SigningKey> {
-    const redis = redisClient(this.url, 2);
-    // Without a listener ioredis prints connection errors itself; the failure reaches the caller below.
-    redis.on('error', () => {});
+    const redis = redisClient(this.target, 2);
+    // ioredis reports the cause (refused, a certificate it does not trust) only as an event; the
+    // command then fails with "Connection is closed".
+    let cause: Error | null = null;
+    redis.on('error', (err: Error) => (cause ??= err));
     try {
       await redis.connect();
       await redis.set(REDIS_KEY, newSecret().toString('base64'), 'NX');
@@ -29,7 +30,7 @@ export class RedisKeyStore implements KeyStore {
     } catch (err) {
       if (err instanceof OperatorError) throw err;
       throw new OperatorError(
-        `redis: cannot load the token signing key from Redis at ${maskUrlPassword(this.url)} (${(err as Error).message}); start Redis or correct "redis" (host, port, password), or set it to null to keep the key in stateDir`,
+        `redis: cannot load the token signing key from Redis at ${describeRedis(this.target)} (${(cause ?? (err as Error)).message}); start Redis or correct "redis" (host, port, password), or set it to null to keep the key in stateDir`,
         1,
       );
     } finally {

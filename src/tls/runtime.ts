@@ -10,8 +10,7 @@ import type { Responders } from './acme/issuer.js';
 import type { AcmeManager } from './acme/manager.js';
 import type { AcmeFleet } from './acme/fleet.js';
 import type { Redis } from 'ioredis';
-import { RedisHealth, redisClient } from '../state/redis-client.js';
-import { maskUrlPassword } from '../config/mask.js';
+import { describeRedis, redisClient, type RedisHealth, type RedisTarget } from '../state/redis-client.js';
 import { OperatorError } from '../observe/operator-error.js';
 import { routeByClientHello } from './alpn-router.js';
 import { CertificateSlot, SERVER_TLS_OPTIONS } from './slot.js';
@@ -29,8 +28,11 @@ export interface TlsRuntime {
   createMainServer(handler: http.RequestListener, configure: (server: http.Server) => void, options?: http.ServerOptions): net.Server;
   /** For the plain-HTTP listener: answers /.well-known/acme-challenge/* and returns true; false otherwise. */
   answerHttpChallenge(req: http.IncomingMessage, res: http.ServerResponse): boolean;
-  /** For /readyz: a certificate is loaded and not close to expiry; always ready for mode "off". */
-  readiness(): { ready: boolean; reason?: string };
+  /**
+   * For /readyz: a certificate is loaded and not close to expiry; always ready for mode "off".
+   * `degraded`: ready, but not as it should be.
+   */
+  readiness(): { ready: boolean; reason?: string; degraded?: string };
   /** The PEM a client should trust as its CA in mode "self-signed" (the certificate itself); null otherwise. */
   clientCaPem(): string | null;
   /** When the certificate being served expires; null without one (mode "off", or none loaded yet). */
@@ -67,7 +69,7 @@ const DEFAULT_TUNING: TlsTuning = {
 
 export async function createTlsRuntime(
   config: Config,
-  deps: { logger: Logger; tuning?: Partial<TlsTuning>; redisHealth?: RedisHealth },
+  deps: { logger: Logger; tuning?: Partial<TlsTuning>; redis?: { target: RedisTarget; health: RedisHealth } },
 ): Promise<TlsRuntime> {
   const problems = validateTlsConfig(config.tls);
   if (problems.length > 0) throw new Error(problems.join('; '));
@@ -87,7 +89,7 @@ export async function createTlsRuntime(
       break;
     case 'acme': {
       // Loaded only in this mode: acme-client and its HTTP stack add 12–15 MiB to the proxy's resident memory.
-      const [{ AcmeManager }, fleet] = await Promise.all([import('./acme/manager.js'), config.redis ? openFleet(config.redis, tls.acme.storageDir, logger, deps.redisHealth ?? new RedisHealth()) : null]);
+      const [{ AcmeManager }, fleet] = await Promise.all([import('./acme/manager.js'), deps.redis ? openFleet(deps.redis.target, tls.acme.storageDir, logger, deps.redis.health) : null]);
       const responders: Responders = {
         alpnKeyPem: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
         ...(tls.acme.challenges.includes('http-01') ? { 'http-01': new Http01Responder(logger, fleet) } : {}),
@@ -145,10 +147,11 @@ export async function createTlsRuntime(
       if (!active) return { ready: false, reason: 'no TLS certificate loaded yet' };
       if (active.origin === 'temporary') {
         const failure = acme?.manager.lastFailure;
-        return {
-          ready: false,
-          reason: `waiting for the ACME certificate for ${tls.acme.domains.join(', ')} (serving a temporary self-signed one)${failure ? `; last attempt failed: ${failure}` : ''}`,
-        };
+        const reason = `waiting for the ACME certificate for ${tls.acme.domains.join(', ')} (serving a temporary self-signed one)${failure ? `; last attempt failed: ${failure}` : ''}`;
+        // Replicas behind a Service or a balancer that checks /readyz receive only when ready, the
+        // CA's validation included; all of them wait for the same first order, so unready would
+        // leave the CA nobody to reach. Any replica answers the challenge from Redis.
+        return deps.redis ? { ready: true, degraded: reason } : { ready: false, reason };
       }
       const { notAfter } = active.info;
       if (notAfter.getTime() - Date.now() < expiryMargin(active.info)) {
@@ -177,11 +180,10 @@ export async function createTlsRuntime(
 }
 
 /** The Redis side of ACME for replicas; a Redis that does not answer at start stops the start, as for the token key. */
-async function openFleet(url: string, storageDir: string, logger: Logger, health: RedisHealth): Promise<AcmeFleet> {
+async function openFleet(target: RedisTarget, storageDir: string, logger: Logger, health: RedisHealth): Promise<AcmeFleet> {
   const [{ AcmeFleet }, { AcmeStorage }] = await Promise.all([import('./acme/fleet.js'), import('./acme/storage.js')]);
-  const where = maskUrlPassword(url);
   const effect = { away: 'ACME orders and certificate sharing between replicas wait for it; the certificate served stays', back: 'ACME coordination resumes' };
-  const connect = (role: string): Redis => health.watch(redisClient(url, 1), role, effect, logger, url);
+  const connect = (role: string): Redis => health.watch(redisClient(target, 1), role, effect, logger, target);
   const commands = connect('ACME coordination');
   const subscriber = connect('ACME announcements');
   try {
@@ -189,7 +191,7 @@ async function openFleet(url: string, storageDir: string, logger: Logger, health
   } catch (err) {
     commands.disconnect();
     subscriber.disconnect();
-    throw new OperatorError(`redis: cannot reach Redis at ${where} for ACME between replicas (${(err as Error).message}); start Redis or correct "redis"`, 1);
+    throw new OperatorError(`redis: cannot reach Redis at ${describeRedis(target)} for ACME between replicas (${(err as Error).message}); start Redis or correct "redis"`, 1);
   }
   return new AcmeFleet(commands, subscriber, new AcmeStorage(storageDir));
 }

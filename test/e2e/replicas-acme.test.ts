@@ -10,11 +10,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHaProxy, type HaProxy } from '../harness/haproxy.js';
 import { freePort, probeTls, startPebble, type Pebble } from '../harness/pebble.js';
 import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
+import { get } from '../harness/registry-client.js';
 
 const REPLICAS = ['a', 'b', 'c'];
 
@@ -110,6 +113,32 @@ describe('ACME across replicas', () => {
     assert.equal(pebble.orderCount() - before, 2, 'the renewal was one order too');
     assert.deepEqual(await servedSerials('cache.test'), [renewed, renewed, renewed]);
     await stopAll();
+  });
+
+  test('a replica of a fleet waiting for its first certificate is ready, degraded (behind a Service the CA reaches only ready pods)', async (t) => {
+    const fleetRedis = await startRedis();
+    // A registry that answers, so that the certificate is all that could make it unready.
+    const registry = http.createServer((_req, res) => res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}'));
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    const config = await proxyConfig({
+      listen: `127.0.0.1:${await freePort()}`,
+      upstream: `http://127.0.0.1:${(registry.address() as AddressInfo).port}`,
+      redis: fleetRedis.url,
+      tls: { mode: 'acme', acme: { domains: ['waiting.test'], challenges: ['tls-alpn-01'], directoryUrl: `https://127.0.0.1:${await freePort()}/dir` } },
+      auth: { mode: 'none' },
+    });
+    const proxy = await startProxy(config);
+    t.after(async () => {
+      await proxy.stop();
+      await disposeProxyConfig(config);
+      await fleetRedis.stop();
+      await new Promise<void>((r) => registry.close(() => r()));
+    });
+    const readyz = await get(`${proxy.url}/readyz`, { insecure: true });
+    assert.equal(readyz.status, 200);
+    const body = JSON.parse(readyz.body.toString()) as { status: string; reasons: string[] };
+    assert.equal(body.status, 'degraded');
+    assert.match(body.reasons[0]!, /^waiting for the ACME certificate for waiting\.test \(serving a temporary self-signed one\)/);
   });
 
   test('TLS-ALPN-01: the validation is answered by whichever replica HAProxy picks', async () => {

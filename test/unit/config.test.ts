@@ -204,3 +204,13 @@ test('operator input that could hurt: a backtracking blockUserAgents pattern is 
   assert.match(warnings[0]!, /^trustedProxies\[1\]: "0\.0\.0\.0\/0" trusts every IPv4 address: any client can then set X-Forwarded-For/);
   assert.ok(loadConfig(configFile({}), {}).warnings.length === 0, 'the defaults warn about nothing');
 });
+
+test('redisOptions: sentinels as host:port, only with redis, a CA only for rediss://', () => {
+  const text = (over: object) => problemsOf(configFile(over)).join('\n');
+  const valid = (over: object) => assert.doesNotThrow(() => loadConfig(configFile(over), {}));
+  assert.match(text({ redis: 'redis://mymaster/0', redisOptions: { sentinels: ['10.0.0.5', '10.0.0.6:26379'] } }), /redisOptions\.sentinels\[0\]: expected "host:port" of a Redis Sentinel, got "10\.0\.0\.5"/);
+  valid({ redis: 'redis://mymaster/0', redisOptions: { sentinels: ['10.0.0.6:26379', '[::1]:26379'] } });
+  assert.match(text({ redisOptions: { sentinels: ['10.0.0.6:26379'] } }), /redisOptions: set only with "redis"/);
+  assert.match(text({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { caFile: './ca.pem' } }), /redisOptions\.caFile: only used for TLS to Redis; write "redis" as rediss:\/\//);
+  valid({ redis: 'rediss://127.0.0.1:6379/0', redisOptions: { caFile: './ca.pem' } });
+});
