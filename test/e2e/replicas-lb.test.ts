@@ -41,7 +41,7 @@ describe('replicas behind a load balancer', () => {
     ca = await makeTestCa();
     const cert = await issueCert(ca, ['127.0.0.1', 'localhost']);
     const htpasswdFile = path.join(work, 'htpasswd');
-    await writeHtpasswd(htpasswdFile, { [ALICE.user]: ALICE.pass });
+    await writeHtpasswd(htpasswdFile, { [ALICE.user]: ALICE.pass, bob: 'bobs-real-password' });
     const storage = path.join(work, 'storage');
     const secret = randomBytes(16).toString('hex');
     [redis, ...registries] = await Promise.all([startRedis(), startRegistry({ dataDir: storage, secret }), startRegistry({ dataDir: storage, secret })]);
@@ -102,6 +102,17 @@ describe('replicas behind a load balancer', () => {
     assert.equal(perGate.reduce((a, b) => a + b, 0), 8, JSON.stringify(perGate));
     assert.ok(perGate.filter((n) => n > 0).length >= 2, `PATCHes reached several gates: ${JSON.stringify(perGate)}`);
     assert.ok(perGate[1]! > 0 && perGate[0]! + perGate[2]! > 0, `and both registries (gate 1 → registry 1, gates 0 and 2 → registry 0): ${JSON.stringify(perGate)}`);
+  });
+
+  test('failed logins spread over the replicas by the balancer lock the guesser out of every replica', async () => {
+    const guess = (base: string, i: number) => get(`${base}/token?service=${lbHost}`, { auth: { user: 'bob', pass: `lb-guess-${i}` }, ca: ca.certPem });
+    // Five failures (failuresPerUser), each on a new connection: round-robin over the three gates.
+    for (let i = 0; i < 5; i++) assert.equal((await guess(lb, i)).status, 401);
+    for (const gate of gates) {
+      const refused = await guess(gate.url, 99);
+      assert.equal(refused.status, 429, `${gate.url}: ${refused.body.toString()}`);
+      assert.match(JSON.parse(refused.body.toString()).errors[0].message, /too many failed logins for user "bob"/);
+    }
   });
 
   test('docker pushes and pulls through the balancer while a replica is killed and started again', async () => {
