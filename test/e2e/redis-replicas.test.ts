@@ -94,6 +94,18 @@ test('Redis killed: pushes and pulls go on, /readyz says degraded, no stale answ
   const before = await pushSmallImage(a.url, 'shared/outage', 'latest', { auth: ALICE });
   assert.equal(await digestAt(b.url), before.digest);
 
+  // Pushes and pulls through both replicas all along, across the kill and the return.
+  let stop = false;
+  let rounds = 0;
+  const traffic = (async () => {
+    while (!stop) {
+      const pushed = await pushSmallImage((rounds % 2 ? b : a).url, 'shared/traffic', `t${rounds}`, { auth: ALICE });
+      const pulled = await request(`${(rounds % 2 ? a : b).url}/v2/shared/traffic/manifests/t${rounds}`, { headers: { accept: MANIFEST_V2 }, auth: ALICE });
+      assert.equal(pulled.headers['docker-content-digest'], pushed.digest);
+      rounds++;
+    }
+  })();
+  await sleep(300);
   await redis.kill();
   const waitFor = async (base: string, want: string) => {
     const deadline = Date.now() + 10_000;
@@ -115,6 +127,7 @@ test('Redis killed: pushes and pulls go on, /readyz says degraded, no stale answ
   const { token } = JSON.parse(res.body.toString()) as { token: string };
   assert.equal((await get(`${b.url}/v2/shared/outage/tags/list`, { auth: { bearer: token } })).status, 200);
 
+  await sleep(500);
   await redis.start();
   for (const r of [a, b]) assert.deepEqual((await waitFor(r.url, 'ready')).body, { status: 'ready' });
   assert.ok(b.logs().some((l) => String(l.msg).startsWith('Redis unreachable: cache invalidations between replicas pause')));
@@ -124,6 +137,9 @@ test('Redis killed: pushes and pulls go on, /readyz says degraded, no stale answ
   const deadline = Date.now() + 2000;
   while ((await digestAt(b.url)) !== after.digest && Date.now() < deadline) await sleep(20);
   assert.equal(await digestAt(b.url), after.digest);
+  stop = true;
+  await traffic;
+  assert.ok(rounds > 10, `${rounds} push-and-pull rounds went on through the outage`);
 });
 
 test('an unreachable Redis stops the start with a message naming it', async () => {
