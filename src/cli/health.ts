@@ -7,14 +7,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import { loadConfig } from '../config/load.js';
-import { parseListenAddress } from '../config/address.js';
+import { parseListenAddress, type ListenAddress } from '../config/address.js';
 
 const TIMEOUT_MS = 3_000;
 
 export async function runHealth(configFile: string, out: NodeJS.WritableStream): Promise<number> {
   const { config } = loadConfig(configFile);
-  const address = parseListenAddress(config.listen);
-  if ('error' in address) throw new Error(`listen: ${address.error}`);
+  // loadConfig has refused a listen address that does not parse.
+  const address = parseListenAddress(config.listen) as ListenAddress;
   if (address.port === 0) {
     out.write('registry-gate health: listen has port 0 (a free port picked at start); give it a fixed port to check it\n');
     return 2;
