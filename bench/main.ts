@@ -3,7 +3,7 @@
  * one run with the targets alternating, so that load from other processes on the machine hits
  * all of them alike and the ratios stay meaningful.
  *
- * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,transfer,load,scaling,big BENCH_MIB=512
+ * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,transfer,load,scaling,big,idle BENCH_MIB=512
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
  * BENCH_KEEP=1 (keeps the temp dir with the logs of nginx and the proxy).
@@ -26,12 +26,14 @@ import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } fro
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
 import { measureMetricsCost } from './lib/metrics-cost.js';
+import { holdIdleConnections, type IdleResult } from './lib/idle.js';
 import { fmt, median, ratio, table, verdictLines, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
 
 const env = process.env;
-const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,transfer,load,scaling,big').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,transfer,load,scaling,big,idle').split(','));
+const IDLE_CONNECTIONS = 10_000;
 const SINGLE_BYTES = Number(env.BENCH_MIB ?? 512) * MiB;
 const REPS = Number(env.BENCH_REPS ?? 5);
 const LOAD_SECONDS = Number(env.BENCH_LOAD_SECONDS ?? 4);
@@ -151,6 +153,7 @@ interface Results {
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
   rules: RuleCost[];
   metricsUs: number;
+  idle: IdleResult | null;
 }
 
 async function transferPhase(s: Setup, r: Results): Promise<void> {
@@ -379,6 +382,9 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     out.push('(in-process: groups lookup + first-match decision for a mix of own-team pushes, public pulls and refusals; the worst case is informational)');
   }
   if (PHASES.has('metrics')) out.push('', `metrics: ${fmt(r.metricsUs, 2)} µs per request (in-process: one observe() with a push/pull label mix and a transfer gauge step)`);
+  if (r.idle) {
+    out.push('', `idle keep-alive TLS connections: ${r.idle.held.toLocaleString('en')} held, proxy RSS ${fmt(r.idle.rssBeforeMiB)} MiB before, ${fmt(r.idle.rssMiB)} MiB with them (from ${Math.ceil(IDLE_CONNECTIONS / 500)} loopback addresses, one request each)`);
+  }
 
   const verdicts: Verdict[] = [];
   if (PHASES.has('rules')) {
@@ -386,6 +392,10 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     verdicts.push({ target: 'rule evaluation with 1,000 rules < 5 µs per request', measured: `${fmt(teams.usPerDecision, 2)} µs`, pass: teams.usPerDecision < 5 });
   }
   if (PHASES.has('metrics')) verdicts.push({ target: 'metrics < 5 µs per request', measured: `${fmt(r.metricsUs, 2)} µs`, pass: r.metricsUs < 5 });
+  if (r.idle) {
+    const mb = (r.idle.rssMiB * MiB) / 1e6;
+    verdicts.push({ target: `${IDLE_CONNECTIONS.toLocaleString('en')} idle TLS connections held under 400 MB RSS`, measured: `${r.idle.held.toLocaleString('en')} held, ${fmt(mb)} MB`, pass: r.idle.held === IDLE_CONNECTIONS && mb < 400 });
+  }
   if (PHASES.has('transfer')) {
     const up = med(r.upload.proxy) / med(r.upload.direct);
     verdicts.push({ target: 'upload ≥ 0.95 × direct', measured: `${up.toFixed(2)} × direct`, pass: up >= 0.95 });
@@ -438,6 +448,7 @@ async function main(): Promise<number> {
     big: [],
     rules: [],
     metricsUs: 0,
+    idle: null,
   };
   try {
     if (PHASES.has('rules')) r.rules = measureRuleCost();
@@ -447,6 +458,10 @@ async function main(): Promise<number> {
     if (PHASES.has('load')) await loadPhase(s, r);
     if (PHASES.has('scaling')) await scalingPhase(s, r);
     if (PHASES.has('big')) await bigPhase(s, r);
+    if (PHASES.has('idle')) {
+      log(`opening ${IDLE_CONNECTIONS} idle TLS connections to the proxy`);
+      r.idle = await holdIdleConnections(Number(new URL(s.proxy.url).port), s.proxy.caPem, IDLE_CONNECTIONS, s.proxy.pid);
+    }
     const logCheck = await s.proxy.checkLog();
     const { text, verdicts } = report(s, r, startedAt, (Date.now() - startedAt.getTime()) / 1000);
     process.stdout.write(`${text}\n`);
