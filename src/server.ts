@@ -1,7 +1,6 @@
 import http, { type Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { prepareStateDir } from './files/state-dir.js';
-import { OperatorError } from './observe/operator-error.js';
 import type { Config } from './config/types.js';
 import { parseListenAddress, type ListenAddress } from './config/address.js';
 import type { Logger } from './observe/logger.js';
@@ -22,7 +21,7 @@ import { GroupDirectory } from './access/groups.js';
 import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog } from './audit/audit-log.js';
 import { LoginGuard } from './auth/login-guard.js';
-import { describeRedis, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
+import { connectAtStart, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
 import { hostName, PeerTrust } from './proxy/client-view.js';
@@ -81,9 +80,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
           redis,
         )
       : null;
-  await loginRedis?.connect().catch((err: Error) => {
-    throw new OperatorError(`redis: cannot reach Redis at ${describeRedis(redis!)} for the failed-login counts (${err.message}); start Redis or correct "redis"`, 1);
-  });
+  if (loginRedis && redis) await connectAtStart([loginRedis], redis, 'the failed-login counts');
   const logins = users ? new LoginGuard(config.loginLimits, users, loginRedis) : null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);

@@ -60,6 +60,28 @@ export function redisClient(target: RedisTarget, maxRetriesPerRequest: number): 
 }
 
 /**
+ * Connects `clients` at start, or throws the one line that stops the start. ioredis reports why
+ * a connection failed (refused, a certificate it does not trust) only as an 'error' event and
+ * rejects with "Connection is closed", so the first such event is the cause named. On failure
+ * every client is disconnected (ioredis would otherwise go on reconnecting).
+ */
+export async function connectAtStart(clients: Redis[], target: RedisTarget, purpose: string): Promise<void> {
+  let cause: Error | null = null;
+  const note = (err: Error): void => {
+    cause ??= err;
+  };
+  for (const client of clients) client.on('error', note);
+  try {
+    await Promise.all(clients.map((client) => client.connect()));
+  } catch (err) {
+    for (const client of clients) client.disconnect();
+    throw new OperatorError(`redis: cannot reach Redis at ${describeRedis(target)} for ${purpose} (${(cause ?? (err as Error)).message}); start Redis or correct "redis"`, 1);
+  } finally {
+    for (const client of clients) client.off('error', note);
+  }
+}
+
+/**
  * Which Redis connections are away right now. Redis going away is not an outage: each part keeps
  * serving with what it holds, and /readyz says "degraded" (still 200) until every connection is
  * back.

@@ -3,7 +3,7 @@ import { OperatorError } from '../observe/operator-error.js';
 import type { Redis } from 'ioredis';
 import { isRepositoryName } from '../registry/scope.js';
 import type { Logger } from '../observe/logger.js';
-import { describeRedis, redisClient, type RedisHealth, type RedisTarget } from './redis-client.js';
+import { connectAtStart, describeRedis, redisClient, type RedisHealth, type RedisTarget } from './redis-client.js';
 
 export const INVALIDATION_CHANNEL = 'registry-gate:cache-invalidate';
 
@@ -54,8 +54,8 @@ export class RedisInvalidations {
       if (newline === -1 || message.slice(0, newline) === fanout.origin || !isRepositoryName(repository)) return;
       onRemoteWrite(repository);
     });
+    await connectAtStart([publisher, subscriber], target, 'cache invalidations');
     try {
-      await Promise.all([publisher.connect(), subscriber.connect()]);
       await subscriber.subscribe(INVALIDATION_CHANNEL);
     } catch (err) {
       fanout.close();

@@ -10,8 +10,7 @@ import type { Responders } from './acme/issuer.js';
 import type { AcmeManager } from './acme/manager.js';
 import type { AcmeFleet } from './acme/fleet.js';
 import type { Redis } from 'ioredis';
-import { describeRedis, redisClient, type RedisHealth, type RedisTarget } from '../state/redis-client.js';
-import { OperatorError } from '../observe/operator-error.js';
+import { connectAtStart, redisClient, type RedisHealth, type RedisTarget } from '../state/redis-client.js';
 import { routeByClientHello } from './alpn-router.js';
 import { CertificateSlot, SERVER_TLS_OPTIONS } from './slot.js';
 import { filesSource, selfSignedSource, type CertificateSource } from './sources.js';
@@ -186,13 +185,7 @@ async function openFleet(target: RedisTarget, storageDir: string, logger: Logger
   const connect = (role: string): Redis => health.watch(redisClient(target, 1), role, effect, logger, target);
   const commands = connect('ACME coordination');
   const subscriber = connect('ACME announcements');
-  try {
-    await Promise.all([commands.connect(), subscriber.connect()]);
-  } catch (err) {
-    commands.disconnect();
-    subscriber.disconnect();
-    throw new OperatorError(`redis: cannot reach Redis at ${describeRedis(target)} for ACME between replicas (${(err as Error).message}); start Redis or correct "redis"`, 1);
-  }
+  await connectAtStart([commands, subscriber], target, 'ACME between replicas');
   return new AcmeFleet(commands, subscriber, new AcmeStorage(storageDir));
 }
 
