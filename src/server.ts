@@ -2,7 +2,7 @@ import http, { type Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { prepareStateDir } from './files/state-dir.js';
 import type { Config } from './config/types.js';
-import { parseListenAddress, type ListenAddress } from './config/address.js';
+import { parseListenAddress, urlHostPort, type ListenAddress } from './config/address.js';
 import type { Logger } from './observe/logger.js';
 import { upstreamProbe, watchUpstreamAtStart } from './observe/health.js';
 import { createPipeline } from './pipeline.js';
@@ -144,8 +144,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   if (metrics && config.metrics.listen !== null) {
     metricsServer = http.createServer(metrics.handler);
     const bound = await listen(metricsServer, parseListenAddress(config.metrics.listen) as ListenAddress);
-    const host = bound.host.includes(':') ? `[${bound.host}]` : bound.host;
-    logger.info({ address: `${bound.host}:${bound.port}` }, `metrics on http://${host}:${bound.port}/metrics`);
+    logger.info({ address: `${bound.host}:${bound.port}` }, `metrics on http://${urlHostPort(bound)}/metrics`);
   }
 
   if (config.httpListen !== null) {

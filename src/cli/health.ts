@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { loadConfig } from '../config/load.js';
-import { parseListenAddress, type ListenAddress } from '../config/address.js';
+import { parseListenAddress, urlHostPort, type ListenAddress } from '../config/address.js';
 
 const TIMEOUT_MS = 3_000;
 
@@ -21,7 +21,7 @@ export async function runHealth(configFile: string, out: NodeJS.WritableStream):
   }
   const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
   const secure = config.tls.mode !== 'off';
-  const target = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}/healthz`;
+  const target = `${secure ? 'https' : 'http'}://${urlHostPort({ host, port: address.port })}/healthz`;
   const status = await new Promise<number | string>((resolve) => {
     // Liveness of this process, whatever certificate it serves (an ACME one does not name 127.0.0.1).
     const req = (secure ? https : http).get(target, { timeout: TIMEOUT_MS, rejectUnauthorized: false, agent: false }, (res) => {

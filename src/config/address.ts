@@ -19,3 +19,8 @@ export function parseListenAddress(text: string): ListenAddress | { error: strin
   const host = v6 ?? match?.[2] ?? '';
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
+
+/** `host:port` as a URL writes it: an IPv6 address in brackets. */
+export function urlHostPort(address: ListenAddress): string {
+  return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+}
