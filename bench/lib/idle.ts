@@ -4,9 +4,9 @@
  * resident memory is read. The connections come from many 127.0.0.x addresses, as many clients
  * would: one address may hold only limits.maxConnectionsPerClient (512) of them.
  */
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { statusKb } from '../../test/harness/process.js';
 
 const PER_ADDRESS = 500;
 const IN_FLIGHT = 64;
@@ -18,8 +18,7 @@ export interface IdleResult {
 }
 
 function rssMiB(pid: number): number {
-  const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
-  return kb / 1024;
+  return statusKb(pid, 'VmRSS') / 1024;
 }
 
 /** Opens `count` connections to 127.0.0.1:`port` trusting `ca`, measures, closes them all. */

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { statusKb } from '../../test/harness/process.js';
 
 /** Linux reports utime/stime in clock ticks; 100 per second on every kernel this runs on (getconf CLK_TCK). */
 const TICKS_PER_SECOND = 100;
@@ -41,10 +42,10 @@ export function childPids(parent: number): number[] {
   return out;
 }
 
+/** 0 for a process that is gone. */
 function peakRssKb(pid: number): number {
   try {
-    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
+    return statusKb(pid, 'VmHWM');
   } catch {
     return 0;
   }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { trackPid, untrackPid } from './cleanup.js';
@@ -68,6 +68,15 @@ function splitLines(stream: Readable, tail: TailBuffer, onLine?: (line: string) 
     if (onLine && partial !== '') onLine(partial);
     partial = '';
   });
+}
+
+/** A memory figure of a process from /proc/<pid>/status, in KiB: VmRSS now, VmHWM the peak (Linux). */
+export function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  // Synchronous on purpose: memory assertions read it inline, and procfs reads do not block.
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/status (process gone?)`);
+  return Number(m[1]);
 }
 
 /** Open file descriptors of a process (Linux). */

@@ -1,11 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config/types.js';
 import { probeStatus } from './http-probe.js';
 import { freePort } from './ports.js';
-import { run, spawnLong, waitUntil, type ExitInfo, type LongProcess, type RunOptions, type RunResult } from './process.js';
+import { run, spawnLong, statusKb, waitUntil, type ExitInfo, type LongProcess, type RunOptions, type RunResult } from './process.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
 export type DeepPartial<T> = T extends (infer U)[] ? U[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> | null } : T;
@@ -90,13 +90,6 @@ function hostPort(listen: string): { host: string; port: number } {
   return { host: host.includes(':') ? `[${host}]` : host, port: Number(m[3]) };
 }
 
-function statusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  // Synchronous on purpose: memory assertions read it inline, and procfs reads do not block.
-  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
-  if (!m) throw new Error(`no ${field} in /proc/${pid}/status (process gone?)`);
-  return Number(m[1]);
-}
 
 function ensureBuilt(main: string): void {
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` before the e2e tests`);
