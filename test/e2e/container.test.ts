@@ -8,7 +8,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import path from 'node:path';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
@@ -18,31 +17,13 @@ import { freePort } from '../harness/ports.js';
 import { run, waitUntil } from '../harness/process.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { makeCertDir, skopeoCopy } from '../harness/skopeo.js';
+import { get } from '../harness/registry-client.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 import { buildProjectImage, buildRegistryImage, importBase } from '../harness/container-images.js';
 
 const GATE_IMAGE = 'registry-gate:test';
 const ALICE = { user: 'alice', pass: 'container-pass-1' };
 const COMPOSE_FILE = path.resolve(import.meta.dirname, '..', '..', 'deploy', 'docker-compose.yml');
-
-/** GET through TLS with `ca`; the status and body. */
-function get(url: string, ca: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(url, { ca, headers, agent: false, timeout: 10_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('timeout', function (this: { destroy(e: Error): void }) {
-        this.destroy(new Error(`GET ${url}: no answer in 10 s`));
-      })
-      .on('error', reject);
-  });
-}
-
-const basic = (c: { user: string; pass: string }) => `Basic ${Buffer.from(`${c.user}:${c.pass}`).toString('base64')}`;
 
 describe('the container image and the compose example', () => {
   let dockerd: Dockerd;
@@ -136,14 +117,14 @@ describe('the container image and the compose example', () => {
 
     // State on the volume: the same certificate and the same token key after a restart.
     const token = JSON.parse(
-      (await get(`https://${host}/token?service=${encodeURIComponent(host)}&scope=repository:team/app:pull,push`, ca, { authorization: basic(ALICE) })).body,
+      (await get(`https://${host}/token?service=${encodeURIComponent(host)}&scope=repository:team/app:pull,push`, { ca, auth: ALICE, timeoutMs: 10_000 })).body.toString(),
     ) as { token: string };
     await dockerd.docker(['restart', container], { timeoutMs: 90_000 });
     await waitHealthy(container);
     assert.equal((await dockerd.docker(['exec', container, 'cat', '/app/data/tls/self-signed-cert.pem'])).stdout, ca);
-    const after = await get(`https://${host}/v2/team/app/tags/list`, ca, { authorization: `Bearer ${token.token}` });
-    assert.equal(after.status, 200, after.body);
-    assert.deepEqual(JSON.parse(after.body), { name: 'team/app', tags: ['1'] });
+    const after = await get(`https://${host}/v2/team/app/tags/list`, { ca, auth: { bearer: token.token }, timeoutMs: 10_000 });
+    assert.equal(after.status, 200, after.body.toString());
+    assert.deepEqual(JSON.parse(after.body.toString()), { name: 'team/app', tags: ['1'] });
   });
 
   test('the compose example runs: users added inside, the CA fetched as the README says, pushes reach its registry', async (t) => {
@@ -197,7 +178,7 @@ describe('the container image and the compose example', () => {
     t.after(() => removeTempDir(certDir));
 
     // The certificate names what REGISTRY_NAMES says, so clients verify it by that name.
-    assert.equal((await get(`https://${host}/v2/`, ca)).status, 401);
+    assert.equal((await get(`https://${host}/v2/`, { ca, timeoutMs: 10_000 })).status, 401);
     const pushed = await skopeoCopy(image.ociRef, `docker://${host}/compose/app:1`, { destCreds: ALICE, certDir, timeoutMs: 120_000 });
     assert.equal(pushed.digest, image.manifestDigest);
     await dockerd.trustCa(host, ca);
