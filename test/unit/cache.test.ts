@@ -6,6 +6,7 @@ import { classifyRequest } from '../../src/registry/route.js';
 
 const cachePlan = (method: string, path: string, headers: IncomingHttpHeaders) => planFor(method, classifyRequest(method, path, new URLSearchParams()), headers);
 import { ResponseStore } from '../../src/cache/store.js';
+import { ResponseCache } from '../../src/cache/response-cache.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -138,5 +139,31 @@ describe('response store', () => {
     end();
     await waiting;
     assert.equal(store.pending('k'), undefined);
+  });
+});
+
+describe('when replicas stop hearing each other (invalidations away)', () => {
+  test('clear() drops every entry and throws away fills begun before it', () => {
+    const { store } = clockedStore();
+    store.store('a1', 'a', store.mark(), answer('a1'));
+    const before = store.mark();
+    store.clear();
+    assert.equal(store.lookup('a1', true), null);
+    assert.equal(store.sizeBytes, 0);
+    assert.equal(store.store('b1', 'b', before, answer('raced the clear')), false);
+    assert.equal(store.store('b1', 'b', store.mark(), answer('after')), true);
+  });
+
+  test('not shared: reads are not planned (not answered from memory), writes still are; shared again: reads are', () => {
+    const cache = new ResponseCache({ ttlSeconds: 300, maxMegabytes: 1 });
+    const route = (method: string, path: string) => classifyRequest(method, path, new URLSearchParams());
+    const read = () => cache.plan('GET', route('GET', '/v2/team/app/manifests/latest'), {});
+    const write = () => cache.plan('PUT', route('PUT', '/v2/team/app/manifests/latest'), {});
+    assert.equal(read()?.kind, 'read');
+    cache.setShared(false);
+    assert.equal(read(), null);
+    assert.deepEqual(write(), { kind: 'write', repository: 'team/app' });
+    cache.setShared(true);
+    assert.equal(read()?.kind, 'read');
   });
 });

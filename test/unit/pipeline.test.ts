@@ -81,7 +81,12 @@ interface Stack {
   close(): Promise<void>;
 }
 
-async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, protectedTags: ProtectedTagConfig[] = []): Promise<Stack> {
+async function startPipeline(
+  mode: AuthMode,
+  access: AccessRuleConfig[] | null,
+  protectedTags: ProtectedTagConfig[] = [],
+  health: { unready?: string[]; degraded?: string[] } = {},
+): Promise<Stack> {
   const base = defaultConfig();
   const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags };
   const secret = randomBytes(32);
@@ -122,7 +127,8 @@ async function startPipeline(mode: AuthMode, access: AccessRuleConfig[] | null, 
     forwarder,
     upstream: registry,
     cache: null,
-    readiness: async () => [],
+    readiness: async () => health.unready ?? [],
+    degraded: () => health.degraded ?? [],
   });
   const server = http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -390,5 +396,20 @@ describe('without "access", each auth mode decides exactly as before rules exist
         await stack.close();
       }
     });
+  }
+});
+
+test('/readyz: unready is 503 and wins over degraded; degraded is 200 with its reasons; else ready', async (t) => {
+  const rows: Array<[{ unready?: string[]; degraded?: string[] }, number, unknown]> = [
+    [{}, 200, { status: 'ready' }],
+    [{ degraded: ['Redis unreachable for cache invalidations (x)'] }, 200, { status: 'degraded', reasons: ['Redis unreachable for cache invalidations (x)'] }],
+    [{ unready: ['registry unreachable'], degraded: ['Redis unreachable for ACME coordination (x)'] }, 503, { status: 'unready', reasons: ['registry unreachable'] }],
+  ];
+  for (const [health, status, body] of rows) {
+    const stack = await startPipeline('private', null, [], health);
+    t.after(() => stack.close());
+    const answer = await send(stack, 'GET', '/readyz');
+    assert.equal(answer.status, status, JSON.stringify(health));
+    assert.deepEqual(JSON.parse(answer.body), body);
   }
 });
