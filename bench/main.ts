@@ -1,9 +1,11 @@
 /**
- * npm run bench: the registry alone (plain HTTP), the nginx recipe and registry-gate, measured in
- * one run with the targets alternating, so that load from other processes on the machine hits
- * all of them alike and the ratios stay meaningful.
+ * npm run bench: the registry alone (plain HTTP), four peer front ends (the nginx recipe, nginx
+ * tuned, HAProxy, Caddy; bench/peers/) and registry-gate, measured in one run with the targets
+ * alternating, so that load from other processes on the machine hits all of them alike and the
+ * ratios stay meaningful. Each figure of the proxy is compared with the best peer at that figure.
  *
- * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,transfer,load,scaling,big,idle BENCH_MIB=512
+ * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,transfer,load,crowd,scaling,big,idle BENCH_MIB=512
+ * BENCH_TARGETS=direct,caddy,proxy (a subset; direct and proxy are always kept)
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
  * BENCH_KEEP=1 (keeps the temp dir with the logs of nginx and the proxy).
@@ -21,7 +23,8 @@ import { untrackDir } from '../test/harness/cleanup.js';
 import { makeTempDir, removeTempDir } from '../test/harness/tmp.js';
 import { MANIFEST_V2, pushBenchImage } from './lib/image.js';
 import { touchMemory } from './lib/memory.js';
-import { startNginx, type Nginx } from './lib/nginx.js';
+import { PEERS, startPeer, type Peer, type PeerName } from './lib/peers.js';
+import { crowdPull, type CrowdResult } from './lib/crowd.js';
 import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
@@ -32,7 +35,9 @@ import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, 
 import { wrk, type WrkResult } from './lib/wrk.js';
 
 const env = process.env;
-const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,transfer,load,scaling,big,idle').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,transfer,load,crowd,scaling,big,idle').split(','));
+const CROWD = 1_000;
+const CROWD_ROUNDS = 3;
 const IDLE_CONNECTIONS = 10_000;
 const SINGLE_BYTES = Number(env.BENCH_MIB ?? 512) * MiB;
 const REPS = Number(env.BENCH_REPS ?? 5);
@@ -42,7 +47,7 @@ const LOAD_CONNECTIONS = 32;
 const SCALING = [1, 8, 32];
 const SCALING_TOTAL_BYTES = 512 * MiB;
 const BIG_BYTES = 2 * GiB;
-const HARD_LIMIT_MS = 12 * 60_000;
+const HARD_LIMIT_MS = 40 * 60_000;
 /** What the bench keeps in page cache and tmpfs at most at one time (the 2 GiB step), with room to spare. */
 const TOUCH_BYTES = 6 * GiB;
 
@@ -50,9 +55,25 @@ const USER = 'bench';
 const PASSWORD = randomBytes(12).toString('base64url');
 const APP = 'bench/app';
 const BLOBS = 'bench/blobs';
+/** What anonymous callers may pull under the README's access rules. */
+const PUBLIC_APP = 'public/app';
 
-type TargetName = 'direct' | 'nginx' | 'proxy';
-const TARGETS: TargetName[] = ['direct', 'nginx', 'proxy'];
+type TargetName = 'direct' | PeerName | 'proxy';
+const ACTIVE_PEERS: readonly PeerName[] = PEERS.filter((p) => !env.BENCH_TARGETS || env.BENCH_TARGETS.split(',').includes(p));
+const TARGETS: readonly TargetName[] = ['direct', ...ACTIVE_PEERS, 'proxy'];
+
+const perTarget = <T>(make: () => T): Record<TargetName, T> => Object.fromEntries(TARGETS.map((t) => [t, make()])) as Record<TargetName, T>;
+
+/** The peer that did best at one figure, and its value there; NaN when no peer was measured. */
+function bestPeer(value: (p: PeerName) => number, better: 'higher' | 'lower'): { peer: PeerName | '-'; value: number } {
+  let best: { peer: PeerName | '-'; value: number } = { peer: '-', value: NaN };
+  for (const p of ACTIVE_PEERS) {
+    const v = value(p);
+    if (!Number.isFinite(v)) continue;
+    if (!Number.isFinite(best.value) || (better === 'higher' ? v > best.value : v < best.value)) best = { peer: p, value: v };
+  }
+  return best;
+}
 
 /** Each round starts with another target, so no target always runs first (cold) or last. */
 function rotate<T>(list: readonly T[], by: number): T[] {
@@ -70,11 +91,11 @@ interface Setup {
   dir: string;
   registry: Registry;
   ca: TestCa;
-  nginx: Nginx;
+  peers: Record<PeerName, Peer>;
   proxy: BenchProxy;
   /** The same proxy with the response cache off: what every request costs when it reaches the registry. */
   uncached: BenchProxy;
-  versions: { registry: string; nginx: string };
+  versions: { registry: string };
   image: { headDigest: string };
 }
 
@@ -88,17 +109,21 @@ async function setUp(): Promise<Setup> {
   const htpasswdFile = path.join(dir, 'htpasswd');
   await writeHtpasswd(htpasswdFile, { [USER]: PASSWORD }, 5);
   await chmod(htpasswdFile, 0o644);
-  const nginxDir = path.join(dir, 'nginx');
+  const peers = {} as Record<PeerName, Peer>;
+  for (const name of ACTIVE_PEERS) {
+    const peerDir = path.join(dir, name);
+    await mkdir(peerDir, { mode: 0o755 });
+    peers[name] = await startPeer(name, { dir: peerDir, upstream: registry.host, certFile: leaf.certFile, keyFile: leaf.keyFile, htpasswdFile });
+  }
   const proxyDir = path.join(dir, 'proxy');
-  await mkdir(nginxDir, { mode: 0o755 });
   await mkdir(proxyDir);
   await mkdir(path.join(dir, 'uncached'));
-  const nginx = await startNginx({ dir: nginxDir, upstream: registry.host, certFile: leaf.certFile, keyFile: leaf.keyFile, htpasswdFile });
   const proxy = await startBenchProxy({ dir: proxyDir, upstream: registry.url, htpasswdFile, cpuProfDir: env.BENCH_CPU_PROF });
   const uncached = await startBenchProxy({ dir: path.join(dir, 'uncached'), upstream: registry.url, htpasswdFile, cacheTtlSeconds: 0 });
   const registryVersion = (await run('docker-registry', ['--version'])).stdout.trim().split(' ').pop() ?? '?';
   const image = await pushBenchImage(registry.url, APP);
-  return { dir, registry, ca, nginx, proxy, uncached, versions: { registry: registryVersion, nginx: nginx.version }, image };
+  await pushBenchImage(registry.url, PUBLIC_APP);
+  return { dir, registry, ca, peers, proxy, uncached, versions: { registry: registryVersion }, image };
 }
 
 /** What docker does before a push or pull: one GET /token with the user's password. */
@@ -110,11 +135,9 @@ async function fetchToken(s: Setup, scope: string): Promise<string> {
 }
 
 async function endpoints(s: Setup): Promise<Record<TargetName, Endpoint>> {
-  return {
-    direct: { url: s.registry.url },
-    nginx: { url: s.nginx.url, ca: s.ca.certPem, auth: { user: USER, pass: PASSWORD } },
-    proxy: { url: s.proxy.url, ca: s.proxy.caPem, auth: { bearer: await fetchToken(s, `repository:${BLOBS}:pull,push`) } },
-  };
+  const out = { direct: { url: s.registry.url }, proxy: { url: s.proxy.url, ca: s.proxy.caPem, auth: { bearer: await fetchToken(s, `repository:${BLOBS}:pull,push`) } } } as Record<TargetName, Endpoint>;
+  for (const p of ACTIVE_PEERS) out[p] = { url: s.peers[p].url, ca: s.ca.certPem, auth: { user: USER, pass: PASSWORD } };
+  return out;
 }
 
 /**
@@ -150,6 +173,7 @@ interface Results {
   downloadInline: Record<TargetName, number[]>;
   load: Map<string, LoadResult[]>;
   scaling: { n: number; target: TargetName; upMBps: number; downMBps: number; peakMiB: number }[];
+  crowd: CrowdResult[];
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
   rules: RuleCost[];
   metricsUs: number;
@@ -182,15 +206,15 @@ interface LoadCase {
   auth: 'none' | 'basic' | 'bearer';
 }
 
-const LOAD_CASES: LoadCase[] = (['manifest', 'blob'] as const).flatMap((kind) => [
+const LOAD_CASES: LoadCase[] = (['manifest', 'blob'] as const).flatMap((kind): LoadCase[] => [
   { key: `${kind}/direct`, target: 'direct', kind, auth: 'none' },
-  { key: `${kind}/nginx`, target: 'nginx', kind, auth: 'basic' },
+  ...ACTIVE_PEERS.map((p): LoadCase => ({ key: `${kind}/${p}`, target: p, kind, auth: 'basic' })),
   { key: `${kind}/proxy-bearer`, target: 'proxy', kind, auth: 'bearer' },
   { key: `${kind}/proxy-basic`, target: 'proxy', kind, auth: 'basic' },
   { key: `${kind}/uncached-basic`, target: 'uncached', kind, auth: 'basic' },
 ]);
 
-/** One load measurement plus the CPU the front (nginx or the proxy) and the registry spent per request. */
+/** One load measurement plus the CPU the front (a peer or the proxy) and the registry spent per request. */
 interface LoadResult extends WrkResult {
   frontUs: number;
   registryUs: number;
@@ -198,7 +222,8 @@ interface LoadResult extends WrkResult {
 
 async function loadPhase(s: Setup, r: Results): Promise<void> {
   const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
-  const base: Record<LoadCase['target'], string> = { direct: s.registry.url, nginx: s.nginx.url, proxy: s.proxy.url, uncached: s.uncached.url };
+  const base = { direct: s.registry.url, proxy: s.proxy.url, uncached: s.uncached.url } as Record<LoadCase['target'], string>;
+  for (const p of ACTIVE_PEERS) base[p] = s.peers[p].url;
   const g = groups(s);
   const cases = LOAD_CASES.filter((x) => !env.BENCH_LOAD_CASES || env.BENCH_LOAD_CASES.split(',').includes(x.key));
   const run = async (c: LoadCase, bearer: string, seconds: number): Promise<LoadResult> => {
@@ -233,12 +258,13 @@ async function loadPhase(s: Setup, r: Results): Promise<void> {
 }
 
 function groups(s: Setup): Record<LoadCase['target'], ProcessGroup> {
-  return {
+  const out = {
     direct: { pids: () => [s.registry.process.pid] },
-    nginx: { pids: () => s.nginx.workerPids() },
     proxy: { pids: () => s.proxy.pids() },
     uncached: { pids: () => s.uncached.pids() },
-  };
+  } as Record<LoadCase['target'], ProcessGroup>;
+  for (const p of ACTIVE_PEERS) out[p] = { pids: () => s.peers[p].pids() };
+  return out;
 }
 
 async function scalingPhase(s: Setup, r: Results): Promise<void> {
@@ -305,59 +331,82 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
   }
 }
 
+/** "0.93 (caddy)": the proxy's value over the best peer's, and which peer that was. */
+function vsBest(mine: number, best: { peer: string; value: number }): string {
+  const r = ratio(mine, best.value);
+  return r === '-' ? r : `${r} (${best.peer})`;
+}
+
 function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text: string; verdicts: Verdict[] } {
   const med = (list: number[]): number => median(list);
   const load = (key: string, pick: (w: LoadResult) => number): number => median((r.load.get(key) ?? []).map(pick));
   const out: string[] = [];
   out.push(
     `registry-gate bench, ${startedAt.toISOString().slice(0, 10)}: ${os.availableParallelism()} cores (${os.cpus()[0]?.model.trim() ?? '?'}), ` +
-      `Node ${process.versions.node}, loopback, registry ${s.versions.registry}, nginx ${s.versions.nginx}, ` +
-      `run time ${fmt(seconds)} s`,
+      `Node ${process.versions.node}, loopback, registry ${s.versions.registry}, ` +
+      ACTIVE_PEERS.map((p) => `${p} ${s.peers[p].version}`).join(', ') +
+      `, run time ${fmt(seconds)} s`,
   );
 
+  const header = ['measurement', ...TARGETS, 'proxy/direct', 'proxy/best peer'];
   const rows: string[][] = [];
+  /** One row of figures per target, where "better" says whether the best peer is the highest or the lowest. */
+  const row = (label: string, value: (t: TargetName) => number, better: 'higher' | 'lower', digits = 0): void => {
+    const best = bestPeer(value, better);
+    rows.push([label, ...TARGETS.map((t) => fmt(value(t), digits)), ratio(value('proxy'), value('direct')), vsBest(value('proxy'), best)]);
+  };
+  const note = (label: string, value: (t: TargetName) => string): void => {
+    rows.push([label, ...TARGETS.map(value), '', '']);
+  };
   if (PHASES.has('transfer')) {
     for (const [label, data] of [
       [`upload ${SINGLE_BYTES / MiB} MiB, ${CHUNK_BYTES / MiB} MiB PATCHes (MB/s)`, r.upload],
       [`download ${SINGLE_BYTES / MiB} MiB (MB/s)`, r.download],
       [`  the same, client hashing inline (MB/s)`, r.downloadInline],
     ] as const) {
-      const [d, n, p] = [med(data.direct), med(data.nginx), med(data.proxy)];
-      rows.push([`${label}, median of ${REPS}`, fmt(d), fmt(n), fmt(p), ratio(p, d), ratio(p, n)]);
+      row(`${label}, median of ${REPS}`, (t) => med(data[t]), 'higher');
     }
   }
+  const scaled = (n: number, t: TargetName): { upMBps: number; downMBps: number } | undefined => r.scaling.find((x) => x.n === n && x.target === t);
   if (PHASES.has('scaling')) {
-    const at8 = (t: TargetName): number => r.scaling.find((x) => x.n === 8 && x.target === t)?.upMBps ?? NaN;
-    rows.push([`8 concurrent pushes × ${SCALING_TOTAL_BYTES / 8 / MiB} MiB (MB/s)`, fmt(at8('direct')), fmt(at8('nginx')), fmt(at8('proxy')), ratio(at8('proxy'), at8('direct')), ratio(at8('proxy'), at8('nginx'))]);
+    for (const n of SCALING.filter((x) => x > 1)) {
+      row(`${n} concurrent pushes × ${SCALING_TOTAL_BYTES / n / MiB} MiB (MB/s)`, (t) => scaled(n, t)?.upMBps ?? NaN, 'higher');
+      row(`${n} concurrent pulls × ${SCALING_TOTAL_BYTES / n / MiB} MiB (MB/s)`, (t) => scaled(n, t)?.downMBps ?? NaN, 'higher');
+    }
   }
+  const big = (t: TargetName): Results['big'][number] | undefined => r.big.find((x) => x.target === t);
+  if (PHASES.has('big')) {
+    row(`front CPU s/GiB, ${BIG_BYTES / GiB} GiB upload`, (t) => (t === 'direct' ? NaN : (big(t)?.up.front ?? NaN)), 'lower', 2);
+    row(`front CPU s/GiB, ${BIG_BYTES / GiB} GiB download`, (t) => (t === 'direct' ? NaN : (big(t)?.down.front ?? NaN)), 'lower', 2);
+  }
+  const proxyKey = (kind: string, auth: 'bearer' | 'basic'): string => `${kind}/proxy-${auth}`;
+  /** The load key of a target: peers answer Basic; the proxy's column shows the case the row is about. */
+  const loadKey = (kind: string, t: TargetName, proxyCase: string): string => (t === 'proxy' ? proxyCase : `${kind}/${t}`);
   if (PHASES.has('load')) {
     for (const kind of ['manifest', 'blob'] as const) {
       const what = kind === 'manifest' ? 'manifest GET' : 'blob HEAD';
-      const d = load(`${kind}/direct`, (w) => w.rps);
-      const n = load(`${kind}/nginx`, (w) => w.rps);
-      for (const auth of ['bearer', 'basic'] as const) {
-        const key = `${kind}/proxy-${auth}`;
-        const p = load(key, (w) => w.rps);
-        rows.push([`${what}, proxy ${auth === 'bearer' ? 'Bearer' : 'Basic'}, nginx Basic (req/s)`, fmt(d), fmt(n), fmt(p), ratio(p, d), ratio(p, n)]);
-        const lat = (k: string): string => `${fmt(load(k, (w) => w.p50ms), 2)}/${fmt(load(k, (w) => w.p99ms), 2)}`;
-        rows.push([`  p50/p99 (ms)`, lat(`${kind}/direct`), lat(`${kind}/nginx`), lat(key), '', '']);
-        const cpu = (k: string): string => `${k.endsWith('/direct') ? '-' : fmt(load(k, (w) => w.frontUs))}/${fmt(load(k, (w) => w.registryUs))}`;
-        rows.push([`  CPU µs/request: front/registry`, cpu(`${kind}/direct`), cpu(`${kind}/nginx`), cpu(key), '', '']);
-      }
-      const off = `${kind}/uncached-basic`;
-      if (r.load.has(off)) {
-        const p = load(off, (w) => w.rps);
-        rows.push([`${what}, cache off, proxy Basic (req/s)`, fmt(d), fmt(n), fmt(p), ratio(p, d), ratio(p, n)]);
-        rows.push([`  p50/p99 (ms)`, '', '', `${fmt(load(off, (w) => w.p50ms), 2)}/${fmt(load(off, (w) => w.p99ms), 2)}`, '', '']);
-        rows.push([`  CPU µs/request: front/registry`, '', '', `${fmt(load(off, (w) => w.frontUs))}/${fmt(load(off, (w) => w.registryUs))}`, '', '']);
+      const cases: [string, string][] = [
+        [`${what}, proxy Bearer, peers Basic (req/s)`, proxyKey(kind, 'bearer')],
+        [`${what}, proxy Basic, peers Basic (req/s)`, proxyKey(kind, 'basic')],
+      ];
+      if (r.load.has(`${kind}/uncached-basic`)) cases.push([`${what}, proxy cache off, Basic (req/s)`, `${kind}/uncached-basic`]);
+      for (const [label, key] of cases) {
+        row(label, (t) => load(loadKey(kind, t, key), (w) => w.rps), 'higher');
+        row(`  p99 (ms)`, (t) => load(loadKey(kind, t, key), (w) => w.p99ms), 'lower', 2);
+        note(`  p50 (ms)`, (t) => fmt(load(loadKey(kind, t, key), (w) => w.p50ms), 2));
+        note(`  CPU µs/request: front/registry`, (t) => {
+          const k = loadKey(kind, t, key);
+          return `${t === 'direct' ? '-' : fmt(load(k, (w) => w.frontUs))}/${fmt(load(k, (w) => w.registryUs))}`;
+        });
       }
     }
   }
-  out.push('', table(['measurement', 'direct', 'nginx', 'proxy', 'proxy/direct', 'proxy/nginx'], rows));
+  out.push('', table(header, rows));
   if (PHASES.has('load')) {
     out.push(
       `(request load: wrk, 1 thread, ${LOAD_CONNECTIONS} connections, ${LOAD_SECONDS} s per run, median of ${LOAD_ROUNDS} runs; direct is plain HTTP without auth;\n` +
-        ` the proxy runs as shipped, response cache on (cache.ttlSeconds 2); "cache off" is a second proxy with cache.ttlSeconds 0, not a target)`,
+        ` the proxy runs bench/peers/registry-gate.config.json, response cache on (cache.ttlSeconds 2); "cache off" is a second proxy with cache.ttlSeconds 0;\n` +
+        ` "best peer" is the best of ${ACTIVE_PEERS.join(', ')} at that figure: the highest rate, the lowest latency or CPU)`,
     );
   }
 
@@ -369,13 +418,21 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
       }),
     );
     out.push('', table(['concurrent transfers', 'target', 'up MB/s', 'down MB/s', 'peak RSS MiB'], srows));
-    out.push('(peak RSS, VmHWM reset before each step: direct = the registry, nginx = its worker, proxy = its process)');
+    out.push('(peak RSS, VmHWM reset before each step: direct = the registry; nginx = its workers summed; the others their process)');
   }
   if (PHASES.has('big')) {
     const cpu = (c: CpuSplit, t: TargetName): string => `${fmt(c.client, 2)} / ${t === 'direct' ? '-' : fmt(c.front, 2)} / ${fmt(c.registry, 2)}`;
     const brows = r.big.map((b) => [b.target, fmt(b.upMBps), fmt(b.downMBps), cpu(b.up, b.target), cpu(b.down, b.target), fmt(b.peakMiB)]);
     out.push('', table([`${BIG_BYTES / GiB} GiB blob`, 'up MB/s', 'down MB/s', 'CPU s/GiB up: client/front/registry', 'CPU s/GiB down', 'peak RSS MiB during upload'], brows));
-    out.push('(front = the nginx worker or the proxy; client = the bench process and its curl: TLS and test data, not the digest check after each download; RSS as above)');
+    out.push('(front = the peer\'s processes or the proxy; client = the bench process and its curl: TLS and test data, not the digest check after each download; RSS as above)');
+  }
+  if (r.crowd.length > 0) {
+    const c = (pick: (x: CrowdResult) => number): number => median(r.crowd.map(pick));
+    out.push(
+      '',
+      `${CROWD.toLocaleString('en')} concurrent anonymous pulls of ${PUBLIC_APP}:latest (new TLS connection, GET /token, GET manifest), median of ${r.crowd.length} rounds: ` +
+        `p50 ${fmt(c((x) => x.p50ms))} ms, p99 ${fmt(c((x) => x.p99ms))} ms, all done in ${fmt(c((x) => x.seconds), 2)} s, errors ${r.crowd.map((x) => x.errors).join('/')}`,
+    );
   }
   if (PHASES.has('rules')) {
     out.push('', table(['access rules', 'rules', 'µs per decision'], r.rules.map((x) => [x.label, String(x.rules), fmt(x.usPerDecision, 2)])));
@@ -387,47 +444,74 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
   }
 
   const verdicts: Verdict[] = [];
+  const atLeast = (target: string, mine: number, best: { peer: string; value: number }, factor: number): void => {
+    const x = mine / best.value;
+    verdicts.push({ target, measured: `${Number.isFinite(x) ? x.toFixed(2) : '-'} × ${best.peer}`, pass: x >= factor });
+  };
+  const atMost = (target: string, mine: number, best: { peer: string; value: number }, digits: number, unit: string): void => {
+    verdicts.push({ target, measured: `${fmt(mine, digits)} ${unit} vs ${fmt(best.value, digits)} ${unit} (${best.peer})`, pass: mine <= best.value });
+  };
   if (PHASES.has('rules')) {
     const teams = r.rules[0]!;
     verdicts.push({ target: 'rule evaluation with 1,000 rules < 5 µs per request', measured: `${fmt(teams.usPerDecision, 2)} µs`, pass: teams.usPerDecision < 5 });
   }
   if (PHASES.has('metrics')) verdicts.push({ target: 'metrics < 5 µs per request', measured: `${fmt(r.metricsUs, 2)} µs`, pass: r.metricsUs < 5 });
+  if (PHASES.has('transfer')) {
+    atLeast('upload ≥ 1.0 × the best peer', med(r.upload.proxy), bestPeer((p) => med(r.upload[p]), 'higher'), 1.0);
+    const up = med(r.upload.proxy) / med(r.upload.direct);
+    verdicts.push({ target: 'upload ≥ 0.95 × direct', measured: `${up.toFixed(2)} × direct`, pass: up >= 0.95 });
+    atLeast('download ≥ 1.0 × the best peer', med(r.download.proxy), bestPeer((p) => med(r.download[p]), 'higher'), 1.0);
+  }
+  if (PHASES.has('scaling')) {
+    for (const n of SCALING.filter((x) => x > 1)) {
+      atLeast(`${n} concurrent uploads ≥ 1.0 × the best peer`, scaled(n, 'proxy')?.upMBps ?? NaN, bestPeer((p) => scaled(n, p)?.upMBps ?? NaN, 'higher'), 1.0);
+      atLeast(`${n} concurrent downloads ≥ 1.0 × the best peer`, scaled(n, 'proxy')?.downMBps ?? NaN, bestPeer((p) => scaled(n, p)?.downMBps ?? NaN, 'higher'), 1.0);
+    }
+  }
+  if (PHASES.has('big')) {
+    atMost('front CPU per GiB uploaded ≤ the best peer', big('proxy')?.up.front ?? NaN, bestPeer((p) => big(p)?.up.front ?? NaN, 'lower'), 2, 's');
+    atMost('front CPU per GiB downloaded ≤ the best peer', big('proxy')?.down.front ?? NaN, bestPeer((p) => big(p)?.down.front ?? NaN, 'lower'), 2, 's');
+  }
+  if (PHASES.has('load')) {
+    for (const auth of ['bearer', 'basic'] as const) {
+      const label = auth === 'bearer' ? 'Bearer' : 'Basic';
+      const p = load(proxyKey('manifest', auth), (w) => w.rps);
+      atLeast(`authenticated manifest GET (${label}) ≥ 2 × the best peer`, p, bestPeer((x) => load(`manifest/${x}`, (w) => w.rps), 'higher'), 2);
+      const vsDirect = p / load('manifest/direct', (w) => w.rps);
+      verdicts.push({ target: `authenticated manifest GET (${label}) ≥ 0.8 × direct`, measured: `${vsDirect.toFixed(2)} × direct`, pass: vsDirect >= 0.8 });
+      for (const kind of ['manifest', 'blob'] as const) {
+        const what = kind === 'manifest' ? 'manifest GET' : 'blob HEAD';
+        atMost(`p99 ${what} (${label}) ≤ the best peer`, load(proxyKey(kind, auth), (w) => w.p99ms), bestPeer((x) => load(`${kind}/${x}`, (w) => w.p99ms), 'lower'), 2, 'ms');
+      }
+    }
+    if (r.load.has('manifest/uncached-basic')) {
+      atLeast('manifest GET, cache off ≥ 1.2 × the best peer', load('manifest/uncached-basic', (w) => w.rps), bestPeer((x) => load(`manifest/${x}`, (w) => w.rps), 'higher'), 1.2);
+    }
+  }
+  if (r.crowd.length > 0) {
+    const errors = r.crowd.reduce((a, x) => a + x.errors, 0);
+    const first = r.crowd.find((x) => x.firstError)?.firstError;
+    verdicts.push({ target: `${CROWD.toLocaleString('en')} concurrent anonymous pulls without an error`, measured: errors === 0 ? `0 errors in ${r.crowd.length} rounds` : `${errors} errors, first: ${first}`, pass: errors === 0 });
+  }
   if (r.idle) {
     const mb = (r.idle.rssMiB * MiB) / 1e6;
     verdicts.push({ target: `${IDLE_CONNECTIONS.toLocaleString('en')} idle TLS connections held under 400 MB RSS`, measured: `${r.idle.held.toLocaleString('en')} held, ${fmt(mb)} MB`, pass: r.idle.held === IDLE_CONNECTIONS && mb < 400 });
   }
-  if (PHASES.has('transfer')) {
-    const up = med(r.upload.proxy) / med(r.upload.direct);
-    verdicts.push({ target: 'upload ≥ 0.95 × direct', measured: `${up.toFixed(2)} × direct`, pass: up >= 0.95 });
-    const down = med(r.download.proxy) / med(r.download.nginx);
-    verdicts.push({ target: 'download ≥ 1.0 × nginx', measured: `${down.toFixed(2)} × nginx`, pass: down >= 1.0 });
-  }
-  if (PHASES.has('load')) {
-    for (const auth of ['bearer', 'basic'] as const) {
-      const p = load(`manifest/proxy-${auth}`, (w) => w.rps);
-      const vsNginx = p / load('manifest/nginx', (w) => w.rps);
-      const vsDirect = p / load('manifest/direct', (w) => w.rps);
-      const label = auth === 'bearer' ? 'Bearer' : 'Basic';
-      verdicts.push({ target: `authenticated manifest GET (${label}) ≥ 2 × nginx`, measured: `${vsNginx.toFixed(2)} × nginx`, pass: vsNginx >= 2 });
-      verdicts.push({ target: `authenticated manifest GET (${label}) ≥ 0.8 × direct`, measured: `${vsDirect.toFixed(2)} × direct`, pass: vsDirect >= 0.8 });
-      for (const kind of ['manifest', 'blob'] as const) {
-        const mine = load(`${kind}/proxy-${auth}`, (w) => w.p99ms);
-        const theirs = load(`${kind}/nginx`, (w) => w.p99ms);
-        verdicts.push({
-          target: `p99 ${kind === 'manifest' ? 'manifest GET' : 'blob HEAD'} (${label}) ≤ nginx`,
-          measured: `${mine.toFixed(2)} ms vs ${theirs.toFixed(2)} ms`,
-          pass: mine <= theirs,
-        });
-      }
-    }
-  }
   if (PHASES.has('big')) {
-    const b = r.big.find((x) => x.target === 'proxy')!;
+    const b = big('proxy')!;
     const mb = (b.peakMiB * MiB) / 1e6;
     verdicts.push({ target: `proxy peak RSS < 150 MB during the ${BIG_BYTES / GiB} GiB upload`, measured: `${fmt(mb)} MB (${fmt(b.peakMiB)} MiB)`, pass: mb < 150 });
   }
   out.push('', verdictLines(verdicts));
   return { text: out.join('\n'), verdicts };
+}
+
+async function crowdPhase(s: Setup, r: Results): Promise<void> {
+  for (let round = 0; round < CROWD_ROUNDS; round++) {
+    const result = await crowdPull({ url: s.proxy.url, ca: s.proxy.caPem, service: s.proxy.host, repository: PUBLIC_APP, tag: 'latest', accept: MANIFEST_V2, count: CROWD });
+    r.crowd.push(result);
+    log(`crowd round ${round + 1}: ${CROWD} anonymous pulls, p50 ${fmt(result.p50ms)} ms, p99 ${fmt(result.p99ms)} ms, ${fmt(result.seconds, 2)} s, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`);
+  }
 }
 
 async function main(): Promise<number> {
@@ -437,14 +521,15 @@ async function main(): Promise<number> {
   }, HARD_LIMIT_MS);
   hardLimit.unref();
   const startedAt = new Date();
-  log('starting the registry, nginx and registry-gate');
+  log(`starting the registry, ${ACTIVE_PEERS.join(', ')} and registry-gate`);
   const s = await setUp();
   const r: Results = {
-    upload: { direct: [], nginx: [], proxy: [] },
-    download: { direct: [], nginx: [], proxy: [] },
-    downloadInline: { direct: [], nginx: [], proxy: [] },
+    upload: perTarget(() => []),
+    download: perTarget(() => []),
+    downloadInline: perTarget(() => []),
     load: new Map(),
     scaling: [],
+    crowd: [],
     big: [],
     rules: [],
     metricsUs: 0,
@@ -456,6 +541,7 @@ async function main(): Promise<number> {
     await warmUp(s);
     if (PHASES.has('transfer')) await transferPhase(s, r);
     if (PHASES.has('load')) await loadPhase(s, r);
+    if (PHASES.has('crowd')) await crowdPhase(s, r);
     if (PHASES.has('scaling')) await scalingPhase(s, r);
     if (PHASES.has('big')) await bigPhase(s, r);
     if (PHASES.has('idle')) {
@@ -470,7 +556,7 @@ async function main(): Promise<number> {
   } finally {
     await s.proxy.stop();
     await s.uncached.stop();
-    await s.nginx.stop();
+    for (const p of ACTIVE_PEERS) await s.peers[p].stop();
     await s.registry.stop();
     await s.ca.dispose();
     if (env.BENCH_KEEP) untrackDir(s.dir);

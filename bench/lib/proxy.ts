@@ -7,8 +7,9 @@ import { createInterface } from 'node:readline';
 import { trackPid, untrackPid } from '../../test/harness/cleanup.js';
 import { probeStatus } from '../../test/harness/http-probe.js';
 import { freePort } from '../../test/harness/ports.js';
-import { cliMain, repoRoot, type ProxyConfigFile } from '../../test/harness/proxy.js';
+import { cliMain, repoRoot } from '../../test/harness/proxy.js';
 import { waitUntil } from '../../test/harness/process.js';
+import { fillTemplate } from './peers.js';
 
 export interface BenchProxy {
   url: string;
@@ -25,23 +26,24 @@ export interface BenchProxy {
 }
 
 /**
- * `node dist/cli/main.js serve` as an operator runs it: TLS self-signed, auth private, log level
- * info. Its stdout goes to a file, not through the bench process, so that parsing a million log
- * lines does not steal CPU from what is measured.
+ * `node dist/cli/main.js serve` as an operator runs it, with bench/peers/registry-gate.config.json:
+ * the README's recommended settings (TLS self-signed, read-public with the README's access rules,
+ * failed-login limits, metrics, an audit file, log level info). Its stdout goes to a file, not
+ * through the bench process, so that parsing a million log lines does not steal CPU from what is
+ * measured.
  */
 export async function startBenchProxy(o: { dir: string; upstream: string; htpasswdFile: string; cpuProfDir?: string; cacheTtlSeconds?: number }): Promise<BenchProxy> {
   const port = await freePort();
-  const config: ProxyConfigFile = {
-    listen: `127.0.0.1:${port}`,
+  const config = fillTemplate('registry-gate.config.json', {
+    port,
+    metricsPort: await freePort(),
     upstream: o.upstream,
-    stateDir: path.join(o.dir, 'state'),
-    tls: { mode: 'self-signed', names: ['127.0.0.1', 'localhost'] },
-    auth: { mode: 'private', challenge: 'token', htpasswdFile: o.htpasswdFile, tokenTtlSeconds: 900 },
-    log: { level: 'info' },
-    ...(o.cacheTtlSeconds === undefined ? {} : { cache: { ttlSeconds: o.cacheTtlSeconds } }),
-  };
+    dir: o.dir,
+    htpasswdFile: o.htpasswdFile,
+    cacheTtlSeconds: o.cacheTtlSeconds ?? 2,
+  });
   const configFile = path.join(o.dir, 'proxy.config.json');
-  await writeFile(configFile, JSON.stringify(config, null, 2));
+  await writeFile(configFile, config);
   const logFile = path.join(o.dir, 'proxy.log');
   const out = openSync(logFile, 'a');
   const err = openSync(path.join(o.dir, 'proxy.stderr'), 'a');
