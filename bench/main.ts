@@ -8,6 +8,7 @@
  * BENCH_TARGETS=direct,caddy,proxy (a subset; direct and proxy are always kept)
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
+ * BENCH_NODE_ARGS='--trace-gc …' (extra node flags for the proxy)
  * BENCH_KEEP=1 (keeps the temp dir with the logs of nginx and the proxy).
  */
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,9 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { writeHtpasswd } from '../test/harness/htpasswd.js';
-import { run } from '../test/harness/process.js';
+import { run, spawnLong, statusKb, waitUntil } from '../test/harness/process.js';
+import { freePort } from '../test/harness/ports.js';
+import { repoRoot } from '../test/harness/proxy.js';
 import { startRegistry, type Registry } from '../test/harness/registry.js';
 import { get } from '../test/harness/registry-client.js';
 import { issueCert, makeTestCa, type TestCa } from '../test/harness/tls-ca.js';
@@ -30,7 +33,7 @@ import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
 import { measureMetricsCost } from './lib/metrics-cost.js';
 import { holdIdleConnections, type IdleResult } from './lib/idle.js';
-import { fmt, median, ratio, table, verdictLines, type Verdict } from './lib/report.js';
+import { best, fmt, median, ratio, table, verdictLines, type Best, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
 
@@ -64,16 +67,7 @@ const TARGETS: readonly TargetName[] = ['direct', ...ACTIVE_PEERS, 'proxy'];
 
 const perTarget = <T>(make: () => T): Record<TargetName, T> => Object.fromEntries(TARGETS.map((t) => [t, make()])) as Record<TargetName, T>;
 
-/** The peer that did best at one figure, and its value there; NaN when no peer was measured. */
-function bestPeer(value: (p: PeerName) => number, better: 'higher' | 'lower'): { peer: PeerName | '-'; value: number } {
-  let best: { peer: PeerName | '-'; value: number } = { peer: '-', value: NaN };
-  for (const p of ACTIVE_PEERS) {
-    const v = value(p);
-    if (!Number.isFinite(v)) continue;
-    if (!Number.isFinite(best.value) || (better === 'higher' ? v > best.value : v < best.value)) best = { peer: p, value: v };
-  }
-  return best;
-}
+const bestPeer = (value: (p: PeerName) => number, better: 'higher' | 'lower'): Best<PeerName> => best(ACTIVE_PEERS, value, better);
 
 /** Each round starts with another target, so no target always runs first (cold) or last. */
 function rotate<T>(list: readonly T[], by: number): T[] {
@@ -146,10 +140,10 @@ async function endpoints(s: Setup): Promise<Record<TargetName, Endpoint>> {
  * writes cost up to 3× more system time after a few GiB: later measurements would be slower
  * than earlier ones for reasons that have nothing to do with the target.
  */
-async function forget(s: Setup, blobs: readonly Blob[]): Promise<void> {
+async function forget(s: Setup, blobs: readonly Blob[], registry: Registry = s.registry): Promise<void> {
   for (const b of blobs) {
     const hex = b.digest.slice('sha256:'.length);
-    await rm(path.join(s.registry.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex), { recursive: true, force: true });
+    await rm(path.join(registry.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex), { recursive: true, force: true });
   }
 }
 
@@ -174,6 +168,11 @@ interface Results {
   load: Map<string, LoadResult[]>;
   scaling: { n: number; target: TargetName; upMBps: number; downMBps: number; peakMiB: number }[];
   crowd: CrowdResult[];
+  /** The proxy's RSS before the first crowd and after the last one (MiB): what a crowd leaves behind. */
+  crowdRssMiB: { before: number; after: number } | null;
+  idleBare: IdleResult | null;
+  /** The 2 GiB blob through bench/lib/bare-node.ts pipe: what Node itself spends per GiB on TLS and copying. */
+  nodePipe: { upMBps: number; downMBps: number; upCpu: number; downCpu: number } | null;
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
   rules: RuleCost[];
   metricsUs: number;
@@ -329,12 +328,38 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
     r.big.push({ target: t, upMBps: mbps(BIG_BYTES, up.seconds), downMBps: mbps(BIG_BYTES, down.seconds), up: up.cpu, down: down.cpu, peakMiB: up.peakMiB });
     log(`2 GiB ${t}: up ${fmt(mbps(BIG_BYTES, up.seconds))} MB/s, down ${fmt(mbps(BIG_BYTES, down.seconds))} MB/s, peak ${fmt(up.peakMiB)} MiB`);
   }
+  // The floor: Node terminating TLS and piping bytes to the registry, nothing else (bench/lib/bare-node.ts pipe).
+  // Its registry writes relative Location headers: nothing in a bare pipe turns its http:// URLs into https:// ones.
+  const relative = await startRegistry({ relativeUrls: true });
+  const pipe = await startBareNode(s, 'pipe', relative);
+  try {
+    const ep: Endpoint = { url: pipe.url, ca: s.proxy.caPem };
+    const group: ProcessGroup = { pids: () => [pipe.pid] };
+    const data = await newBlob(BIG_BYTES);
+    const upWindow = openWindow(group);
+    let started = performance.now();
+    const blob = await upload(ep, BLOBS, data);
+    const upSeconds = (performance.now() - started) / 1000;
+    const upCpu = upWindow.cpuSeconds() / (BIG_BYTES / GiB);
+    const downWindow = openWindow(group);
+    started = performance.now();
+    const fetched = await fetchBlob(ep, BLOBS, blob);
+    const downSeconds = (performance.now() - started) / 1000;
+    const downCpu = downWindow.cpuSeconds() / (BIG_BYTES / GiB);
+    await fetched.check();
+    await forget(s, [blob], relative);
+    r.nodePipe = { upMBps: mbps(BIG_BYTES, upSeconds), downMBps: mbps(BIG_BYTES, downSeconds), upCpu, downCpu };
+    log(`2 GiB through a bare Node TLS pipe: up ${fmt(r.nodePipe.upMBps)} MB/s ${fmt(upCpu, 2)} CPU s/GiB, down ${fmt(r.nodePipe.downMBps)} MB/s ${fmt(downCpu, 2)} CPU s/GiB`);
+  } finally {
+    await pipe.stop();
+    await relative.stop();
+  }
 }
 
 /** "0.93 (caddy)": the proxy's value over the best peer's, and which peer that was. */
-function vsBest(mine: number, best: { peer: string; value: number }): string {
-  const r = ratio(mine, best.value);
-  return r === '-' ? r : `${r} (${best.peer})`;
+function vsBest(mine: number, top: Best<string>): string {
+  const r = ratio(mine, top.value);
+  return r === '-' ? r : `${r} (${top.name})`;
 }
 
 function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text: string; verdicts: Verdict[] } {
@@ -352,8 +377,7 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
   const rows: string[][] = [];
   /** One row of figures per target, where "better" says whether the best peer is the highest or the lowest. */
   const row = (label: string, value: (t: TargetName) => number, better: 'higher' | 'lower', digits = 0): void => {
-    const best = bestPeer(value, better);
-    rows.push([label, ...TARGETS.map((t) => fmt(value(t), digits)), ratio(value('proxy'), value('direct')), vsBest(value('proxy'), best)]);
+    rows.push([label, ...TARGETS.map((t) => fmt(value(t), digits)), ratio(value('proxy'), value('direct')), vsBest(value('proxy'), bestPeer(value, better))]);
   };
   const note = (label: string, value: (t: TargetName) => string): void => {
     rows.push([label, ...TARGETS.map(value), '', '']);
@@ -425,6 +449,12 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     const brows = r.big.map((b) => [b.target, fmt(b.upMBps), fmt(b.downMBps), cpu(b.up, b.target), cpu(b.down, b.target), fmt(b.peakMiB)]);
     out.push('', table([`${BIG_BYTES / GiB} GiB blob`, 'up MB/s', 'down MB/s', 'CPU s/GiB up: client/front/registry', 'CPU s/GiB down', 'peak RSS MiB during upload'], brows));
     out.push('(front = the peer\'s processes or the proxy; client = the bench process and its curl: TLS and test data, not the digest check after each download; RSS as above)');
+    if (r.nodePipe) {
+      out.push(
+        `(floor: a bare Node process that only terminates TLS and pipes the bytes to the registry, bench/lib/bare-node.ts pipe: ` +
+          `up ${fmt(r.nodePipe.upMBps)} MB/s at ${fmt(r.nodePipe.upCpu, 2)} CPU s/GiB, down ${fmt(r.nodePipe.downMBps)} MB/s at ${fmt(r.nodePipe.downCpu, 2)} CPU s/GiB)`,
+      );
+    }
   }
   if (r.crowd.length > 0) {
     const c = (pick: (x: CrowdResult) => number): number => median(r.crowd.map(pick));
@@ -439,17 +469,22 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     out.push('(in-process: groups lookup + first-match decision for a mix of own-team pushes, public pulls and refusals; the worst case is informational)');
   }
   if (PHASES.has('metrics')) out.push('', `metrics: ${fmt(r.metricsUs, 2)} µs per request (in-process: one observe() with a push/pull label mix and a transfer gauge step)`);
+  if (r.crowdRssMiB) out.push(`(proxy RSS ${fmt(r.crowdRssMiB.before)} MiB before the first crowd, ${fmt(r.crowdRssMiB.after)} MiB after the last)`);
+  const perConnection = (x: IdleResult): string => `${fmt(((x.rssMiB - x.rssBeforeMiB) * 1024) / x.held, 1)} KiB per connection`;
   if (r.idle) {
-    out.push('', `idle keep-alive TLS connections: ${r.idle.held.toLocaleString('en')} held, proxy RSS ${fmt(r.idle.rssBeforeMiB)} MiB before, ${fmt(r.idle.rssMiB)} MiB with them (from ${Math.ceil(IDLE_CONNECTIONS / 500)} loopback addresses, one request each)`);
+    out.push('', `idle keep-alive TLS connections: ${r.idle.held.toLocaleString('en')} held, proxy RSS ${fmt(r.idle.rssBeforeMiB)} MiB before, ${fmt(r.idle.rssMiB)} MiB with them, ${perConnection(r.idle)} (from ${Math.ceil(IDLE_CONNECTIONS / 500)} loopback addresses, one request each)`);
+  }
+  if (r.idleBare) {
+    out.push(`  the same against a bare Node HTTPS server (bench/lib/bare-node.ts https, the proxy's certificate): ${r.idleBare.held.toLocaleString('en')} held, RSS ${fmt(r.idleBare.rssBeforeMiB)} → ${fmt(r.idleBare.rssMiB)} MiB, ${perConnection(r.idleBare)}`);
   }
 
   const verdicts: Verdict[] = [];
-  const atLeast = (target: string, mine: number, best: { peer: string; value: number }, factor: number): void => {
-    const x = mine / best.value;
-    verdicts.push({ target, measured: `${Number.isFinite(x) ? x.toFixed(2) : '-'} × ${best.peer}`, pass: x >= factor });
+  const atLeast = (target: string, mine: number, top: Best<string>, factor: number): void => {
+    const x = mine / top.value;
+    verdicts.push({ target, measured: `${Number.isFinite(x) ? x.toFixed(2) : '-'} × ${top.name}`, pass: x >= factor });
   };
-  const atMost = (target: string, mine: number, best: { peer: string; value: number }, digits: number, unit: string): void => {
-    verdicts.push({ target, measured: `${fmt(mine, digits)} ${unit} vs ${fmt(best.value, digits)} ${unit} (${best.peer})`, pass: mine <= best.value });
+  const atMost = (target: string, mine: number, top: Best<string>, digits: number, unit: string): void => {
+    verdicts.push({ target, measured: `${fmt(mine, digits)} ${unit} vs ${fmt(top.value, digits)} ${unit} (${top.name})`, pass: mine <= top.value });
   };
   if (PHASES.has('rules')) {
     const teams = r.rules[0]!;
@@ -507,10 +542,33 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
 }
 
 async function crowdPhase(s: Setup, r: Results): Promise<void> {
+  const before = statusKb(s.proxy.pid, 'VmRSS') / 1024;
   for (let round = 0; round < CROWD_ROUNDS; round++) {
     const result = await crowdPull({ url: s.proxy.url, ca: s.proxy.caPem, service: s.proxy.host, repository: PUBLIC_APP, tag: 'latest', accept: MANIFEST_V2, count: CROWD });
     r.crowd.push(result);
     log(`crowd round ${round + 1}: ${CROWD} anonymous pulls, p50 ${fmt(result.p50ms)} ms, p99 ${fmt(result.p99ms)} ms, ${fmt(result.seconds, 2)} s, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`);
+  }
+  r.crowdRssMiB = { before, after: statusKb(s.proxy.pid, 'VmRSS') / 1024 };
+}
+
+/** bench/lib/bare-node.ts with the proxy's own certificate and key. */
+async function startBareNode(s: Setup, mode: 'https' | 'pipe', upstream?: Registry): Promise<{ url: string; pid: number; stop(): Promise<unknown> }> {
+  const tlsDir = path.join(s.dir, 'proxy', 'state', 'tls');
+  const port = await freePort();
+  const args = [path.join(repoRoot, 'bench', 'lib', 'bare-node.ts'), mode, path.join(tlsDir, 'self-signed-cert.pem'), path.join(tlsDir, 'self-signed-key.pem'), String(port)];
+  if (upstream) args.push(upstream.host);
+  const bare = spawnLong(process.execPath, ['--import', 'tsx', ...args], { name: `bare-node ${mode}`, env: { NODE_OPTIONS: '' } });
+  await waitUntil(async () => bare.stdoutTail().includes('listening'), { timeoutMs: 15_000, what: `bare-node ${mode}` });
+  return { url: `https://127.0.0.1:${port}`, pid: bare.pid, stop: () => bare.stop() };
+}
+
+/** The idle step against a bare Node HTTPS server: Node's own cost of a TLS connection, the floor under the proxy's. */
+async function idleBareNode(s: Setup): Promise<IdleResult> {
+  const bare = await startBareNode(s, 'https');
+  try {
+    return await holdIdleConnections(Number(new URL(bare.url).port), s.proxy.caPem, IDLE_CONNECTIONS, bare.pid);
+  } finally {
+    await bare.stop();
   }
 }
 
@@ -530,6 +588,9 @@ async function main(): Promise<number> {
     load: new Map(),
     scaling: [],
     crowd: [],
+    crowdRssMiB: null,
+    idleBare: null,
+    nodePipe: null,
     big: [],
     rules: [],
     metricsUs: 0,
@@ -541,12 +602,15 @@ async function main(): Promise<number> {
     await warmUp(s);
     if (PHASES.has('transfer')) await transferPhase(s, r);
     if (PHASES.has('load')) await loadPhase(s, r);
-    if (PHASES.has('crowd')) await crowdPhase(s, r);
     if (PHASES.has('scaling')) await scalingPhase(s, r);
     if (PHASES.has('big')) await bigPhase(s, r);
+    // The two steps of many connections come last: the memory they leave behind would count in the transfers' peaks.
+    if (PHASES.has('crowd')) await crowdPhase(s, r);
     if (PHASES.has('idle')) {
       log(`opening ${IDLE_CONNECTIONS} idle TLS connections to the proxy`);
       r.idle = await holdIdleConnections(Number(new URL(s.proxy.url).port), s.proxy.caPem, IDLE_CONNECTIONS, s.proxy.pid);
+      log(`and to a bare Node HTTPS server with the proxy's certificate`);
+      r.idleBare = await idleBareNode(s);
     }
     const logCheck = await s.proxy.checkLog();
     const { text, verdicts } = report(s, r, startedAt, (Date.now() - startedAt.getTime()) / 1000);

@@ -20,6 +20,8 @@ export interface BenchProxy {
   pid: number;
   /** The processes to measure: the proxy is one process (worker threads included). */
   pids(): number[];
+  /** Prometheus metrics of the proxy (process and heap figures among them). */
+  metricsUrl: string;
   /** The access log so far: request lines, and lines that are not whole JSON (a write that split a line). */
   checkLog(): Promise<{ requests: number; torn: number }>;
   stop(): Promise<void>;
@@ -34,9 +36,10 @@ export interface BenchProxy {
  */
 export async function startBenchProxy(o: { dir: string; upstream: string; htpasswdFile: string; cpuProfDir?: string; cacheTtlSeconds?: number }): Promise<BenchProxy> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const config = fillTemplate('registry-gate.config.json', {
     port,
-    metricsPort: await freePort(),
+    metricsPort,
     upstream: o.upstream,
     dir: o.dir,
     htpasswdFile: o.htpasswdFile,
@@ -48,7 +51,8 @@ export async function startBenchProxy(o: { dir: string; upstream: string; htpass
   const out = openSync(logFile, 'a');
   const err = openSync(path.join(o.dir, 'proxy.stderr'), 'a');
   const profiling = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...profiling, cliMain, 'serve', '--config', configFile], {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...profiling, ...nodeArgs, cliMain, 'serve', '--config', configFile], {
     cwd: repoRoot,
     stdio: ['ignore', out, err],
     detached: true,
@@ -72,6 +76,7 @@ export async function startBenchProxy(o: { dir: string; upstream: string; htpass
     caPem,
     pid,
     pids: () => [pid],
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     async checkLog() {
       let requests = 0;
       let torn = 0;

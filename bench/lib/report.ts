@@ -31,3 +31,20 @@ export interface Verdict {
 export function verdictLines(verdicts: readonly Verdict[]): string {
   return verdicts.map((v) => `${v.pass ? 'PASS' : 'FAIL'}  ${v.target.padEnd(52)} ${v.measured}`).join('\n');
 }
+
+export interface Best<K extends string> {
+  /** "-" when no candidate has a figure. */
+  name: K | '-';
+  value: number;
+}
+
+/** Which of `names` did best at one figure (the highest rate, or the lowest latency or CPU); figures that are not finite do not count. */
+export function best<K extends string>(names: readonly K[], value: (name: K) => number, better: 'higher' | 'lower'): Best<K> {
+  let found: Best<K> = { name: '-', value: NaN };
+  for (const name of names) {
+    const v = value(name);
+    if (!Number.isFinite(v)) continue;
+    if (!Number.isFinite(found.value) || (better === 'higher' ? v > found.value : v < found.value)) found = { name, value: v };
+  }
+  return found;
+}

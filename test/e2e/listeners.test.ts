@@ -4,10 +4,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { startEchoUpstream, type EchoUpstream } from '../harness/echo-upstream.js';
 import { freePort } from '../harness/ports.js';
 import { disposeProxyConfig, proxyConfig, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { run } from '../harness/process.js';
 import { request } from '../harness/registry-client.js';
 
 let upstream: EchoUpstream;
@@ -70,4 +72,18 @@ test('the main listener speaks TLS 1.2 and 1.3, and refuses 1.1 and 1.0', async 
   assert.equal(await handshake(proxy.port, 'TLSv1.2'), 'ok TLSv1.2');
   assert.match(await handshake(proxy.port, 'TLSv1.1'), /^refused: .*alert protocol version/);
   assert.match(await handshake(proxy.port, 'TLSv1'), /^refused: .*alert protocol version/);
+});
+
+/** The accept queue of the listener on `port`, as the kernel reports it (`ss`: Send-Q of a listening socket). */
+async function acceptQueue(port: number): Promise<number> {
+  const { stdout } = await run('ss', ['-ltnH', `sport = :${port}`], { check: true, timeoutMs: 10_000 });
+  const fields = stdout.trim().split(/\s+/);
+  return Number(fields[2]);
+}
+
+test('the listeners queue a crowd of 4,096 connections, not Node’s 511 (or somaxconn, when that is lower)', async () => {
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  const expected = Math.min(4096, somaxconn);
+  assert.equal(await acceptQueue(proxy.port), expected);
+  assert.equal(await acceptQueue(Number(new URL(proxy.httpUrl!).port)), expected);
 });
