@@ -78,6 +78,12 @@ describe('ACME across replicas', () => {
     return Promise.all(ports.map((p) => probeTls(p.main, name, root).then((probe) => probe.serial, () => null)));
   }
 
+  /** What the replicas said of ACME and Redis, and pebble's last words: why an order count or a serial is not what was expected. */
+  function fleetLog(): string {
+    const logs = running.map(({ proxy }) => proxy.logs().filter((l) => /acme|Redis/.test(String(l.msg))).map((l) => JSON.stringify(l)).join('\n'));
+    return `${logs.join('\n---\n')}\n${pebble.log().slice(-4000)}`;
+  }
+
   async function waitForOneSerial(name: string, unlike: string | null, timeoutMs: number): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let seen: Array<string | null> = [];
@@ -86,8 +92,7 @@ describe('ACME across replicas', () => {
       if (seen[0] && seen[0] !== unlike && seen.every((s) => s === seen[0])) return seen[0];
       await sleep(200);
     }
-    const logs = running.map(({ proxy }) => proxy.logs().filter((l) => /acme|Redis/.test(String(l.msg))).map((l) => JSON.stringify(l)).join('\n'));
-    throw new Error(`the replicas did not agree on a new certificate in ${timeoutMs} ms: ${JSON.stringify(seen)}\n${logs.join('\n---\n')}\n${pebble.log().slice(-4000)}`);
+    throw new Error(`the replicas did not agree on a new certificate in ${timeoutMs} ms: ${JSON.stringify(seen)}\n${fleetLog()}`);
   }
 
   test('HTTP-01: one order for three replicas starting together; all serve it; a renewal reaches all within seconds', async () => {
@@ -95,7 +100,7 @@ describe('ACME across replicas', () => {
     const domains = ['registry.test', 'mirror.test', 'cache.test'];
     await startFleet('http-01', domains);
     const first = await waitForOneSerial('registry.test', null, 30_000);
-    assert.equal(pebble.orderCount() - before, 1, 'exactly one order for the fleet');
+    assert.equal(pebble.orderCount() - before, 1, `exactly one order for the fleet\n${fleetLog()}`);
     assert.ok(pebble.issuedSerials().includes(first));
     const roles = await Promise.all(
       running.map(({ proxy }) =>
@@ -110,7 +115,7 @@ describe('ACME across replicas', () => {
     const renewed = await waitForOneSerial('registry.test', first, 40_000);
     assert.notEqual(renewed, first);
     await sleep(1_000);
-    assert.equal(pebble.orderCount() - before, 2, 'the renewal was one order too');
+    assert.equal(pebble.orderCount() - before, 2, `the renewal was one order too\n${fleetLog()}`);
     assert.deepEqual(await servedSerials('cache.test'), [renewed, renewed, renewed]);
     await stopAll();
   });
@@ -145,7 +150,7 @@ describe('ACME across replicas', () => {
     const before = pebble.orderCount();
     await startFleet('tls-alpn-01', ['alpn-a.test', 'alpn-b.test', 'alpn-c.test']);
     const serial = await waitForOneSerial('alpn-b.test', null, 30_000);
-    assert.equal(pebble.orderCount() - before, 1);
+    assert.equal(pebble.orderCount() - before, 1, fleetLog());
     assert.ok(pebble.issuedSerials().includes(serial));
   });
 });
