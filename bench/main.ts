@@ -32,7 +32,7 @@ import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } fro
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
 import { measureMetricsCost } from './lib/metrics-cost.js';
-import { holdIdleConnections, type IdleResult } from './lib/idle.js';
+import { holdIdleConnections, IDLE_PER_ADDRESS, type IdleResult } from './lib/idle.js';
 import { best, fmt, median, ratio, table, verdictLines, type Best, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
@@ -301,9 +301,10 @@ interface CpuSplit {
 async function bigPhase(s: Setup, r: Results): Promise<void> {
   const ep = await endpoints(s);
   const g = groups(s);
-  const measure = async <T>(t: TargetName, job: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: CpuSplit; peakMiB: number }> => {
-    const front = openWindow(g[t]);
-    const registry = openWindow(g.direct);
+  /** `front` null: the registry alone, whose peak is then the one reported. */
+  const measure = async <T>(frontGroup: ProcessGroup | null, registryGroup: ProcessGroup, job: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: CpuSplit; peakMiB: number }> => {
+    const front = frontGroup ? openWindow(frontGroup) : null;
+    const registry = openWindow(registryGroup);
     const client = clientCpuSeconds();
     const started = performance.now();
     const value = await job();
@@ -313,16 +314,17 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
     return {
       value,
       seconds,
-      cpu: { client: clientSeconds / perGiB, front: t === 'direct' ? 0 : front.cpuSeconds() / perGiB, registry: registry.cpuSeconds() / perGiB },
-      peakMiB: front.peak().sumMiB,
+      cpu: { client: clientSeconds / perGiB, front: front ? front.cpuSeconds() / perGiB : 0, registry: registry.cpuSeconds() / perGiB },
+      peakMiB: (front ?? registry).peak().sumMiB,
     };
   };
   // Not measured: memory for the page cache and tmpfs again, after minutes of small requests (see touchMemory).
   await touchMemory(TOUCH_BYTES);
   for (const t of TARGETS) {
     const data = await newBlob(BIG_BYTES);
-    const up = await measure(t, () => upload(ep[t], BLOBS, data));
-    const down = await measure(t, () => fetchBlob(ep[t], BLOBS, up.value));
+    const front = t === 'direct' ? null : g[t];
+    const up = await measure(front, g.direct, () => upload(ep[t], BLOBS, data));
+    const down = await measure(front, g.direct, () => fetchBlob(ep[t], BLOBS, up.value));
     await down.value.check();
     await forget(s, [up.value]);
     r.big.push({ target: t, upMBps: mbps(BIG_BYTES, up.seconds), downMBps: mbps(BIG_BYTES, down.seconds), up: up.cpu, down: down.cpu, peakMiB: up.peakMiB });
@@ -333,23 +335,16 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
   const relative = await startRegistry({ relativeUrls: true });
   const pipe = await startBareNode(s, 'pipe', relative);
   try {
-    const ep: Endpoint = { url: pipe.url, ca: s.proxy.caPem };
-    const group: ProcessGroup = { pids: () => [pipe.pid] };
+    const pipeEp: Endpoint = { url: pipe.url, ca: s.proxy.caPem };
+    const front: ProcessGroup = { pids: () => [pipe.pid] };
+    const behind: ProcessGroup = { pids: () => [relative.process.pid] };
     const data = await newBlob(BIG_BYTES);
-    const upWindow = openWindow(group);
-    let started = performance.now();
-    const blob = await upload(ep, BLOBS, data);
-    const upSeconds = (performance.now() - started) / 1000;
-    const upCpu = upWindow.cpuSeconds() / (BIG_BYTES / GiB);
-    const downWindow = openWindow(group);
-    started = performance.now();
-    const fetched = await fetchBlob(ep, BLOBS, blob);
-    const downSeconds = (performance.now() - started) / 1000;
-    const downCpu = downWindow.cpuSeconds() / (BIG_BYTES / GiB);
-    await fetched.check();
-    await forget(s, [blob], relative);
-    r.nodePipe = { upMBps: mbps(BIG_BYTES, upSeconds), downMBps: mbps(BIG_BYTES, downSeconds), upCpu, downCpu };
-    log(`2 GiB through a bare Node TLS pipe: up ${fmt(r.nodePipe.upMBps)} MB/s ${fmt(upCpu, 2)} CPU s/GiB, down ${fmt(r.nodePipe.downMBps)} MB/s ${fmt(downCpu, 2)} CPU s/GiB`);
+    const up = await measure(front, behind, () => upload(pipeEp, BLOBS, data));
+    const down = await measure(front, behind, () => fetchBlob(pipeEp, BLOBS, up.value));
+    await down.value.check();
+    await forget(s, [up.value], relative);
+    r.nodePipe = { upMBps: mbps(BIG_BYTES, up.seconds), downMBps: mbps(BIG_BYTES, down.seconds), upCpu: up.cpu.front, downCpu: down.cpu.front };
+    log(`2 GiB through a bare Node TLS pipe: up ${fmt(r.nodePipe.upMBps)} MB/s ${fmt(r.nodePipe.upCpu, 2)} CPU s/GiB, down ${fmt(r.nodePipe.downMBps)} MB/s ${fmt(r.nodePipe.downCpu, 2)} CPU s/GiB`);
   } finally {
     await pipe.stop();
     await relative.stop();
@@ -472,7 +467,7 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
   if (r.crowdRssMiB) out.push(`(proxy RSS ${fmt(r.crowdRssMiB.before)} MiB before the first crowd, ${fmt(r.crowdRssMiB.after)} MiB after the last)`);
   const perConnection = (x: IdleResult): string => `${fmt(((x.rssMiB - x.rssBeforeMiB) * 1024) / x.held, 1)} KiB per connection`;
   if (r.idle) {
-    out.push('', `idle keep-alive TLS connections: ${r.idle.held.toLocaleString('en')} held, proxy RSS ${fmt(r.idle.rssBeforeMiB)} MiB before, ${fmt(r.idle.rssMiB)} MiB with them, ${perConnection(r.idle)} (from ${Math.ceil(IDLE_CONNECTIONS / 500)} loopback addresses, one request each)`);
+    out.push('', `idle keep-alive TLS connections: ${r.idle.held.toLocaleString('en')} held, proxy RSS ${fmt(r.idle.rssBeforeMiB)} MiB before, ${fmt(r.idle.rssMiB)} MiB with them, ${perConnection(r.idle)} (from ${Math.ceil(IDLE_CONNECTIONS / IDLE_PER_ADDRESS)} loopback addresses, one request each)`);
   }
   if (r.idleBare) {
     out.push(`  the same against a bare Node HTTPS server (bench/lib/bare-node.ts https, the proxy's certificate): ${r.idleBare.held.toLocaleString('en')} held, RSS ${fmt(r.idleBare.rssBeforeMiB)} → ${fmt(r.idleBare.rssMiB)} MiB, ${perConnection(r.idleBare)}`);

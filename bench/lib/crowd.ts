@@ -6,6 +6,8 @@
  */
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { get } from '../../test/harness/registry-client.js';
+import { loopbackClient } from './loopback.js';
 
 /** Under limits.maxConnectionsPerClient (512): the crowd comes from several addresses, as many nodes would. */
 const PER_ADDRESS = 250;
@@ -31,29 +33,17 @@ export interface Crowd {
   count: number;
 }
 
-function request(agent: https.Agent, url: string, headers: Record<string, string>): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { agent, headers, timeout: 60_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 60 s')));
-    req.on('error', reject);
-  });
-}
-
 async function pullOnce(c: Crowd, i: number): Promise<number> {
-  const localAddress = `127.0.${1 + Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`;
-  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: c.ca, localAddress, servername: 'localhost' });
+  // One connection for both requests, as a client's keep-alive would be.
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1, localAddress: loopbackClient(i, PER_ADDRESS) });
+  const tls = { agent, ca: c.ca, servername: 'localhost' };
   const started = performance.now();
   try {
     const scope = `repository:${c.repository}:pull`;
-    const token = await request(agent, `${c.url}/token?service=${encodeURIComponent(c.service)}&scope=${encodeURIComponent(scope)}`, {});
+    const token = await get(`${c.url}/token?service=${encodeURIComponent(c.service)}&scope=${encodeURIComponent(scope)}`, tls);
     if (token.status !== 200) throw new Error(`GET /token answered ${token.status}: ${token.body.toString().slice(0, 200)}`);
     const bearer = (JSON.parse(token.body.toString()) as { token: string }).token;
-    const manifest = await request(agent, `${c.url}/v2/${c.repository}/manifests/${c.tag}`, { accept: c.accept, authorization: `Bearer ${bearer}` });
+    const manifest = await get(`${c.url}/v2/${c.repository}/manifests/${c.tag}`, { ...tls, headers: { accept: c.accept }, auth: { bearer } });
     if (manifest.status !== 200) throw new Error(`GET manifest answered ${manifest.status}: ${manifest.body.toString().slice(0, 200)}`);
     return performance.now() - started;
   } finally {

@@ -7,8 +7,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { statusKb } from '../../test/harness/process.js';
+import { loopbackClient } from './loopback.js';
 
-const PER_ADDRESS = 500;
+export const IDLE_PER_ADDRESS = 500;
 const IN_FLIGHT = 64;
 
 export interface IdleResult {
@@ -27,8 +28,7 @@ export async function holdIdleConnections(port: number, ca: string, count: numbe
   const sockets: tls.TLSSocket[] = [];
   const open = (i: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      const localAddress = `127.0.${1 + Math.floor(i / PER_ADDRESS / 250)}.${2 + (Math.floor(i / PER_ADDRESS) % 250)}`;
-      const tcp = net.connect({ host: '127.0.0.1', port, localAddress });
+      const tcp = net.connect({ host: '127.0.0.1', port, localAddress: loopbackClient(i, IDLE_PER_ADDRESS) });
       const socket = tls.connect({ socket: tcp, ca, servername: 'localhost' }, () => {
         socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
       });

@@ -20,8 +20,6 @@ export interface BenchProxy {
   pid: number;
   /** The processes to measure: the proxy is one process (worker threads included). */
   pids(): number[];
-  /** Prometheus metrics of the proxy (process and heap figures among them). */
-  metricsUrl: string;
   /** The access log so far: request lines, and lines that are not whole JSON (a write that split a line). */
   checkLog(): Promise<{ requests: number; torn: number }>;
   stop(): Promise<void>;
@@ -36,10 +34,9 @@ export interface BenchProxy {
  */
 export async function startBenchProxy(o: { dir: string; upstream: string; htpasswdFile: string; cpuProfDir?: string; cacheTtlSeconds?: number }): Promise<BenchProxy> {
   const port = await freePort();
-  const metricsPort = await freePort();
   const config = fillTemplate('registry-gate.config.json', {
     port,
-    metricsPort,
+    metricsPort: await freePort(),
     upstream: o.upstream,
     dir: o.dir,
     htpasswdFile: o.htpasswdFile,
@@ -76,7 +73,6 @@ export async function startBenchProxy(o: { dir: string; upstream: string; htpass
     caPem,
     pid,
     pids: () => [pid],
-    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     async checkLog() {
       let requests = 0;
       let torn = 0;
