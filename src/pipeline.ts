@@ -13,16 +13,18 @@ import { answerTokenPost, answerTokenRequest, failure, type TokenEndpointContext
 import type { TokenAuthority } from './auth/token.js';
 import type { AuditEntry, AuditSink } from './audit/audit-log.js';
 import { classifyRequest, type Route } from './registry/route.js';
+import { bodyForm, FORM_BODY_LIMIT, registryParams, type BodyForm, type RegistryParams } from './registry/inputs.js';
 import { sendRegistryError } from './registry/errors.js';
 import { API_VERSION, API_VERSION_HEADER } from './registry/api-version.js';
-import { PeerTrust, type ClientView } from './proxy/client-view.js';
+import { isLoopback, PeerTrust, type ClientView } from './proxy/client-view.js';
 import { prepareUpstreamHeaders } from './proxy/headers.js';
 import { userAgentBlocker } from './proxy/user-agents.js';
 import { hasBody, readBody } from './proxy/body.js';
 import { clientTimeouts, limitBodyIdle } from './proxy/timeouts.js';
 import { corsAnswer } from './proxy/cors.js';
+import { hostMatcher, knownNames, MISDIRECTED_MESSAGE } from './proxy/known-hosts.js';
 import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
-import { guardManifestDelete, guardManifestPut } from './proxy/tag-guard.js';
+import { guardDelete, guardManifestPut } from './proxy/tag-guard.js';
 import type { RegistryQuestions } from './proxy/upstream-client.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
 import type { ResponseCache, UpstreamTap } from './cache/response-cache.js';
@@ -61,7 +63,11 @@ interface Exchange {
   res: ServerResponse;
   started: bigint;
   pathname: string;
+  rawQuery: string;
+  /** The query as our own endpoints (token, filtered catalog) read it. */
   query: URLSearchParams;
+  /** The parameters as the registry reads them (query and form body), for /v2/ requests. */
+  params: RegistryParams | null;
   view: ClientView | null;
   route: Route | null;
   subject: string | null;
@@ -91,6 +97,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
   const { config, logger, gate, policy, forwarder, cache } = deps;
   const trust = new PeerTrust(config.trustedProxies);
   const isBlocked = userAgentBlocker(config.blockUserAgents);
+  const isKnownHost = hostMatcher(knownNames(config));
   const issuesTokens = deps.authority !== null;
   const idPrefix = randomBytes(3).toString('hex');
   const timeouts = clientTimeouts(config);
@@ -120,7 +127,9 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       res,
       started: process.hrtime.bigint(),
       pathname: queryAt === -1 ? url : url.slice(0, queryAt),
+      rawQuery: queryAt === -1 ? '' : url.slice(queryAt + 1),
       query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)),
+      params: null,
       view: trust.view(req),
       route: null,
       subject: null,
@@ -178,11 +187,15 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const method = req.method ?? 'GET';
     if (pathname === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (pathname === '/readyz') {
+      // The reasons name internal addresses (the registry's, Redis's): for callers on this host only.
+      const explain = isLoopback(x.view.clientIp);
       const reasons = await deps.readiness();
-      if (reasons.length) return sendJson(res, 503, { status: 'unready', reasons });
+      if (reasons.length) return sendJson(res, 503, explain ? { status: 'unready', reasons } : { status: 'unready' });
       const degraded = deps.degraded?.() ?? [];
-      return sendJson(res, 200, degraded.length ? { status: 'degraded', reasons: degraded } : { status: 'ready' });
+      return sendJson(res, 200, degraded.length ? (explain ? { status: 'degraded', reasons: degraded } : { status: 'degraded' }) : { status: 'ready' });
     }
+    // After the probes, which address a pod by its IP: every other answer may carry URLs built from Host.
+    if (!isKnownHost(x.view.host)) return sendRegistryError(res, 'MISDIRECTED', MISDIRECTED_MESSAGE);
     const isApi = pathname === '/v2' || pathname.startsWith('/v2/');
     const isToken = pathname === '/token' && issuesTokens;
     if (!isApi && !isToken) return sendRegistryError(res, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
@@ -200,7 +213,21 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       return answerToken(x);
     }
 
-    const route = classifyRequest(method, pathname, x.query);
+    // The registry reads parameters from an urlencoded body too, and lets them win over the
+    // query's: such a body is read first and authorized with the rest (see registry/inputs.ts).
+    const form = bodyForm(method, req.headers['content-type']);
+    let body: Buffer | undefined;
+    if (form === 'urlencoded') {
+      const read = await readBody(req, FORM_BODY_LIMIT, BODY_TIMEOUT_MS);
+      if (!read.ok) {
+        if (read.reason === 'too-large') return sendRegistryError(res, 'TOO_LARGE', `a form body is at most ${FORM_BODY_LIMIT} bytes; blobs and manifests are sent with their own media type`, { connection: 'close' });
+        return void res.destroy();
+      }
+      body = read.body;
+    }
+    const params = registryParams(x.rawQuery, body ?? null);
+    x.params = params;
+    const route = classifyRequest(method, pathname, params);
     x.route = route;
     if (refusedWhileStopping(x, route.kind === 'repository' ? route.name : null)) return;
     const verdict = await gate.check(route, req.headers, tokenService(x.view), x.view.clientIp);
@@ -208,20 +235,22 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     x.identified = verdict.presented;
     if (!verdict.ok) {
       x.failedLogin = verdict.failedLogin;
-      const headers = await settleBody(req);
+      const headers = body ? {} : await settleBody(req);
       if (verdict.challenge) headers['www-authenticate'] = verdict.challenge;
       if (verdict.retryAfterSeconds) headers['retry-after'] = String(verdict.retryAfterSeconds);
       return sendRegistryError(res, verdict.code, verdict.message, headers);
     }
+    const unreadable = unreadableInput(form, params);
+    if (unreadable !== null) return sendRegistryError(res, 'BAD_REQUEST', unreadable, body ? {} : await settleBody(req));
     if (route.kind === 'repository') deps.drain?.repositoryRequest(req, res, x.view.clientIp, route);
 
     // Filtered only for callers from whom some repository is hidden; the others (and every mode
     // without `access`) get the registry's own answer and pagination.
     if (route.kind === 'catalog' && !policy.mayPullEverything(verdict.caller)) return answerCatalog(x, verdict.caller);
 
-    let body: Buffer | undefined;
-    if (route.kind === 'repository' && route.endpoint === 'manifest' && !deps.protectedTags.empty) {
-      const guarded = await guardProtectedTags(x, route, verdict.caller);
+    const protectable = route.kind === 'repository' && (route.endpoint === 'manifest' || (route.endpoint === 'blob' && method === 'DELETE'));
+    if (protectable && !deps.protectedTags.empty) {
+      const guarded = await guardProtectedTags(x, route, verdict.caller, body);
       if (guarded === null) return;
       body = guarded.body;
     }
@@ -244,16 +273,16 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
   };
 
   /**
-   * A manifest PUT to a protected tag, or a manifest DELETE where protected tags exist: asked of
+   * A manifest PUT to a protected tag, or a manifest or blob DELETE where protected tags exist: asked of
    * the registry before anything is forwarded. Returns null when the request was answered here,
-   * else the body it had to read (forwarded as read).
+   * else the body it had to read (forwarded as read). `known`: the body when it was read before.
    */
-  const guardProtectedTags = async (x: Exchange, route: Route & { kind: 'repository' }, caller: Caller): Promise<{ body?: Buffer } | null> => {
+  const guardProtectedTags = async (x: Exchange, route: Route & { kind: 'repository' }, caller: Caller, known: Buffer | undefined): Promise<{ body?: Buffer } | null> => {
     const { req, res } = x;
     if (req.method === 'PUT' && route.tag !== null) {
       const protection = deps.protectedTags.protecting(caller, route.name, route.tag);
-      if (protection === null) return {};
-      const read = await readBody(req, MANIFEST_LIMIT, BODY_TIMEOUT_MS);
+      if (protection === null) return { body: known };
+      const read = known ? ({ ok: true, body: known } as const) : await readBody(req, MANIFEST_LIMIT, BODY_TIMEOUT_MS);
       if (!read.ok) {
         if (read.reason === 'too-large') sendRegistryError(res, 'TOO_LARGE', `a manifest is at most ${MANIFEST_LIMIT} bytes`, { connection: 'close' });
         else res.destroy();
@@ -267,13 +296,14 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       return { body: read.body };
     }
     if (req.method === 'DELETE' && deps.protectedTags.guardsAny(caller, route.name)) {
-      const result = await guardManifestDelete(deps.upstream, deps.protectedTags, caller, route.name, route.reference, route.tag !== null);
+      const target = route.tag !== null ? 'tag' : route.endpoint === 'blob' ? 'blob' : 'manifest';
+      const result = await guardDelete(deps.upstream, deps.protectedTags, caller, route.name, route.reference, target);
       if (!result.ok) {
         sendRegistryError(res, result.code, result.message);
         return null;
       }
     }
-    return {};
+    return { body: known };
   };
 
   const answerCatalog = async (x: Exchange, caller: Caller): Promise<void> => {
@@ -299,12 +329,13 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       realm: config.auth.realm,
     };
     let answer: TokenResponse;
+    const credentials = parseAuthorization(req.headers.authorization);
     if (req.method === 'GET' || req.method === 'HEAD') {
-      answer = await answerTokenRequest(x.query, parseAuthorization(req.headers.authorization), ctx);
+      answer = await answerTokenRequest(x.query, credentials, ctx);
     } else if (req.method === 'POST') {
       const read = await readBody(req, TOKEN_FORM_LIMIT, BODY_TIMEOUT_MS);
       if (!read.ok && read.reason !== 'too-large') return void res.destroy();
-      if (read.ok) answer = await answerTokenPost(new URLSearchParams(read.body.toString('utf8')), ctx);
+      if (read.ok) answer = await answerTokenPost(new URLSearchParams(read.body.toString('utf8')), credentials, ctx);
       else {
         answer = failure('TOO_LARGE', `a token request is at most ${TOKEN_FORM_LIMIT} bytes`);
         answer.headers.connection = 'close';
@@ -375,20 +406,35 @@ function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
   const base = { user: x.subject, client: x.view?.clientIp ?? null, status, request: x.id };
   if (x.failedLogin !== undefined) return { ...base, event: 'login-failed', action: 'login', user: x.failedLogin.user, reason: x.failedLogin.reason };
   const route = x.route;
-  if (route?.kind !== 'repository' || (status === 401 && !x.identified)) return null;
-  const method = x.req.method;
+  if (route === null || (status === 401 && !x.identified)) return null;
+  const method = x.req.method ?? '';
+  const refusedWrite = status >= 400 && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+  // A write the gate could not even classify is the trace an attacker's probing leaves.
+  if (route.kind !== 'repository') return refusedWrite ? { ...base, event: 'change', action: 'write', method, path: x.req.url ?? '' } : null;
   const change = { ...base, event: 'change' as const, repository: route.name, bytes: bytesIn };
   const digest = x.outcome.contentDigest;
   if (method === 'PUT' && route.endpoint === 'manifest') {
     return { ...change, action: 'push', ...(route.tag !== null ? { tag: route.tag } : {}), digest: digest ?? (route.tag === null ? route.reference : undefined) };
   }
-  if (method === 'PUT' && route.endpoint === 'upload') return { ...change, action: 'upload', digest: digest ?? x.query.get('digest') ?? undefined };
-  if (method === 'POST' && route.endpoint === 'upload' && x.query.has('mount')) {
-    return { ...change, action: 'mount', digest: x.query.get('mount') ?? undefined, from: x.query.get('from') ?? undefined };
+  // What the registry acted on: the parameters as it reads them, the form body's first.
+  const params = x.params;
+  if (method === 'PUT' && route.endpoint === 'upload') return { ...change, action: 'upload', digest: digest ?? params?.value('digest') };
+  if (method === 'POST' && route.endpoint === 'upload' && params?.value('mount') !== undefined) {
+    return { ...change, action: 'mount', digest: params.value('mount'), from: params.value('from') };
   }
   if (method === 'DELETE') {
     return { ...change, action: 'delete', ...(route.tag !== null ? { tag: route.tag } : { digest: route.reference }) };
   }
+  // Starting or feeding an upload is recorded when it is refused; allowed, the finishing PUT is.
+  if (refusedWrite) return { ...change, action: route.endpoint === 'upload' ? 'upload' : 'write', method };
+  return null;
+}
+
+/** Why the registry could read this request otherwise than the gate did; null when it cannot. */
+function unreadableInput(form: BodyForm, params: RegistryParams): string | null {
+  if (form === 'multipart') return 'a multipart form body is not accepted on the registry API: the registry would read parameters from it';
+  if (form === 'unreadable') return 'the Content-Type header must be plain ASCII';
+  if (params.conflict !== null) return `the parameter "${params.conflict}" is given more than once with different values (query and form body count alike)`;
   return null;
 }
 

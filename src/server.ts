@@ -25,6 +25,7 @@ import { connectAtStart, RedisHealth, redisClient, redisTarget } from './state/r
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
 import { hostName, PeerTrust } from './proxy/client-view.js';
+import { hostMatcher, knownNames, MISDIRECTED_MESSAGE } from './proxy/known-hosts.js';
 import { limitConnections } from './proxy/connection-limits.js';
 import { createTlsRuntime } from './tls/runtime.js';
 import { clientTimeouts, configureTimeouts, serverOptions } from './proxy/timeouts.js';
@@ -148,11 +149,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
   }
 
   if (config.httpListen !== null) {
+    const isKnownHost = hostMatcher(knownNames(config));
     const plain = http.createServer(serverOptions(timeouts), (req, res) => {
       if (tls.answerHttpChallenge(req, res)) return;
       // Probes often speak plain HTTP; they get the real answers, not a redirect.
       if (req.url === '/healthz' || req.url === '/readyz') return handler(req, res);
-      redirectToHttps(req, res, mainAddress.port);
+      redirectToHttps(req, res, mainAddress.port, isKnownHost);
     });
     configureTimeouts(plain, timeouts);
     const plainAddress = await listen(plain, parseListenAddress(config.httpListen) as ListenAddress);
@@ -221,10 +223,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
   };
 }
 
-function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number): void {
+function redirectToHttps(req: http.IncomingMessage, res: http.ServerResponse, httpsPort: number, isKnownHost: (host: string) => boolean): void {
   const name = hostName(req.headers.host ?? '');
   const path = req.url ?? '/';
   if (name === null || !path.startsWith('/')) return sendRegistryError(res, 'BAD_REQUEST', 'missing or malformed Host header');
+  if (!isKnownHost(req.headers.host ?? '')) return sendRegistryError(res, 'MISDIRECTED', MISDIRECTED_MESSAGE);
   const port = httpsPort === 443 ? '' : `:${httpsPort}`;
   res.writeHead(308, { location: `https://${name}${port}${path}`, 'content-length': 0 });
   res.end();

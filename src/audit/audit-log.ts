@@ -7,7 +7,7 @@
  * access log as lines whose `msg` is "audit".
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Logger } from '../observe/logger.js';
+import { escapeLine, type Logger } from '../observe/logger.js';
 
 export interface AuditEntry {
   event: 'change' | 'login-failed';
@@ -15,6 +15,9 @@ export interface AuditEntry {
   action: string;
   user: string | null;
   client: string | null;
+  /** For a refused write other than the usual ones: the method, and the request target when it names no repository. */
+  method?: string;
+  path?: string;
   repository?: string;
   tag?: string;
   digest?: string;
@@ -33,7 +36,7 @@ export interface AuditSink {
 }
 
 /** The order a person reads a line in: when, what, who, where, what exactly, how it ended. */
-const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'client', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'request'];
+const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'request'];
 
 function line(entry: AuditEntry): Record<string, unknown> {
   const out: Record<string, unknown> = { time: new Date().toISOString() };
@@ -56,7 +59,7 @@ export function openAuditLog(file: string | null, logger: Logger): AuditSink {
   };
   open();
   return {
-    record: (entry) => void stream.write(`${JSON.stringify(line(entry))}\n`),
+    record: (entry) => void stream.write(`${escapeLine(JSON.stringify(line(entry)))}\n`),
     reopen: () => {
       const old = stream;
       open();

@@ -88,16 +88,20 @@ export async function answerTokenRequest(
 
 /**
  * POST /token with an OAuth2 form (`grant_type=password&username=…&password=…&scope=…&service=…`):
- * the same answer as GET with those credentials.
+ * the same answer as GET with those credentials. `header`: the request's Authorization, which
+ * counts exactly as on GET when the form carries no credentials; both at once are refused, since
+ * either reading would ignore a credential the caller sent.
  */
-export async function answerTokenPost(form: URLSearchParams, ctx: TokenEndpointContext): Promise<TokenResponse> {
+export async function answerTokenPost(form: URLSearchParams, header: Credentials, ctx: TokenEndpointContext): Promise<TokenResponse> {
   const grant = form.get('grant_type');
   if (grant !== 'password') {
     return failure('BAD_REQUEST', `grant_type "${grant ?? ''}" is not supported (this service issues no refresh tokens); use "password" or GET /token`);
   }
   const user = form.get('username') ?? '';
   const password = form.get('password') ?? '';
-  const credentials: Credentials = user === '' && password === '' ? { kind: 'none' } : { kind: 'basic', user, password };
+  const inForm = user !== '' || password !== '';
+  if (inForm && header.kind !== 'none') return failure('BAD_REQUEST', 'credentials both in the Authorization header and in the form; send them once');
+  const credentials: Credentials = inForm ? { kind: 'basic', user, password } : header;
   const query = new URLSearchParams();
   for (const service of form.getAll('service')) query.append('service', service);
   for (const scope of form.getAll('scope')) query.append('scope', scope);

@@ -32,7 +32,7 @@ export interface IssuedToken {
   issued_at: string;
 }
 
-export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'service' | 'key' | 'issuer';
+export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'service' | 'key' | 'issuer' | 'lifetime';
 
 export type TokenVerdict =
   | { ok: true; subject: string | null; access: Access[]; stamp: string | null; /** epoch milliseconds */ expiresAt: number }
@@ -166,6 +166,8 @@ export class TokenAuthority {
       if (!isFiniteNumber(claims.nbf)) return { reason: 'malformed' };
       if (nowSeconds + NOT_BEFORE_LEEWAY_SECONDS < claims.nbf) return { reason: 'not-yet-valid' };
     }
+    // We never issue a token that lives longer than the TTL: one that does was made with a stolen key.
+    if (claims.exp > nowSeconds + this.options.ttlSeconds + NOT_BEFORE_LEEWAY_SECONDS) return { reason: 'lifetime' };
     if (claims.sub !== undefined && typeof claims.sub !== 'string') return { reason: 'malformed' };
     if (claims.stp !== undefined && typeof claims.stp !== 'string') return { reason: 'malformed' };
     const access = parseAccessClaim(claims.access);

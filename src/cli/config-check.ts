@@ -7,6 +7,7 @@ import { rulesForMode } from '../access/rules.js';
 import { describeRule } from '../access/describe.js';
 import { checkNamedFiles } from '../files/named-files.js';
 import { selfCommand } from './self-command.js';
+import { knownNames } from '../proxy/known-hosts.js';
 
 /**
  * Prints the effective config (defaults, file and environment merged) with secrets masked, and
@@ -15,6 +16,9 @@ import { selfCommand } from './self-command.js';
 export async function runConfigCheck(configFile: string, out: NodeJS.WritableStream): Promise<number> {
   const { config, file, envApplied, warnings } = loadConfig(configFile);
   if (config.auth.mode !== 'none') warnings.push(...htpasswdWarnings(config.auth.htpasswdFile));
+  if (knownNames(config).length === 0) {
+    warnings.push('no host names are known (tls.names of a self-signed certificate, tls.acme.domains, auth.tokenRealm): requests for any Host are answered, and the token realm and upload URLs repeat it; set auth.tokenRealm to the URL clients use');
+  }
   const findings = await checkNamedFiles(config, { selfCommand: selfCommand() });
   const errors = findings.filter((f) => f.severity === 'error');
   warnings.push(...findings.filter((f) => f.severity === 'warning').map((f) => f.message));

@@ -6,7 +6,7 @@
  */
 import bcrypt from 'bcryptjs';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   findHtpasswdHash,
@@ -263,8 +263,10 @@ async function readIfExists(file: string): Promise<ExistingFile | null> {
 
 /**
  * Temp file + rename: the proxy watching the file sees either the old or the new content, never
- * a half-written one. A new file is private (0600, directory 0700); an existing one keeps its mode
- * and, when we may, its owner.
+ * a half-written one. A new file is private (0600, directory 0700); an existing one keeps its
+ * owner, group and mode, whoever runs this — root rewriting a `root:registry-gate 0640` file
+ * would otherwise leave it `root:root` and unreadable by the service. Where they cannot be kept
+ * (not root, not the owner, not in the group) nothing is replaced.
  */
 async function writeAtomically(file: string, text: string, previous?: { mode: number; uid: number; gid: number }): Promise<void> {
   const dir = path.dirname(file);
@@ -274,15 +276,19 @@ async function writeAtomically(file: string, text: string, previous?: { mode: nu
   try {
     try {
       await handle.writeFile(text);
+      if (previous) {
+        const now = await handle.stat();
+        if (now.uid !== previous.uid || now.gid !== previous.gid) {
+          await handle.chown(previous.uid, previous.gid).catch((err: Error) => {
+            throw new Error(`cannot keep the owner and group of ${file} (uid ${previous.uid}, gid ${previous.gid}): ${err.message}; run as root or as its owner, in its group`);
+          });
+        }
+        // After chown, which clears set-id bits.
+        await handle.chmod(previous.mode & 0o7777);
+      }
       await handle.sync();
     } finally {
       await handle.close();
-    }
-    if (previous) {
-      await chmod(temp, previous.mode & 0o7777);
-      if (typeof process.getuid === 'function' && process.getuid() !== previous.uid) {
-        await chown(temp, previous.uid, previous.gid).catch(() => undefined);
-      }
     }
     await rename(temp, file);
   } catch (err) {

@@ -48,7 +48,7 @@ export function defaultConfig(): Config {
     drainSeconds: 30,
     cache: { ttlSeconds: 2, maxMegabytes: 16 },
     redis: null,
-    redisOptions: { sentinels: [], sentinelPassword: null, caFile: null },
+    redisOptions: { sentinels: [], sentinelPassword: null, caFile: null, secretKeyFile: null, secretKey: null },
     log: { level: 'info' },
     access: null,
     groups: {},

@@ -11,6 +11,7 @@ import { accessProblems, accessWarnings } from '../access/validate.js';
 import safeRegex from 'safe-regex2';
 import { originProblem } from '../proxy/cors.js';
 import type { Config } from './types.js';
+import { MIN_SECRET_KEY_LENGTH } from '../state/secret-box.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -111,7 +112,7 @@ function resolvePaths(config: Config, baseDir: string): Config {
     auth: { ...config.auth, htpasswdFile: abs(config.auth.htpasswdFile) },
     groupsFile: absOrNull(config.groupsFile),
     audit: { ...config.audit, file: absOrNull(config.audit.file) },
-    redisOptions: { ...config.redisOptions, caFile: absOrNull(config.redisOptions.caFile) },
+    redisOptions: { ...config.redisOptions, caFile: absOrNull(config.redisOptions.caFile), secretKeyFile: absOrNull(config.redisOptions.secretKeyFile) },
   };
 }
 
@@ -137,7 +138,17 @@ function crossCheck(c: Config): string[] {
     const parsed = parseListenAddress(sentinel);
     if ('error' in parsed || !/:\d+$/.test(sentinel)) problems.push(`redisOptions.sentinels[${i}]: expected "host:port" of a Redis Sentinel, got "${sentinel}"`);
   });
-  const usesRedisOptions = c.redisOptions.sentinels.length > 0 || c.redisOptions.sentinelPassword !== null || c.redisOptions.caFile !== null;
+  const { secretKey, secretKeyFile } = c.redisOptions;
+  const usesRedisOptions = c.redisOptions.sentinels.length > 0 || c.redisOptions.sentinelPassword !== null || c.redisOptions.caFile !== null || secretKey !== null || secretKeyFile !== null;
+  if (c.redis !== null && secretKey === null && secretKeyFile === null) {
+    problems.push(
+      'redisOptions.secretKeyFile: required with "redis" — the token signing key and the ACME keys kept in Redis are sealed with it, so that reading or writing Redis alone yields no key; create one with `openssl rand -base64 32 > /etc/registry-gate/redis-secret` (the same file on every replica), or set redisOptions.secretKey (REGGATE_REDISOPTIONS_SECRETKEY)',
+    );
+  }
+  if (secretKey !== null && secretKeyFile !== null) problems.push('redisOptions.secretKey: set either secretKey or secretKeyFile, not both');
+  if (secretKey !== null && secretKey.trim().length < MIN_SECRET_KEY_LENGTH) {
+    problems.push(`redisOptions.secretKey: at least ${MIN_SECRET_KEY_LENGTH} characters (\`openssl rand -base64 32\`)`);
+  }
   if (c.redis === null && usesRedisOptions) problems.push('redisOptions: set only with "redis" (with sentinels, "redis" names the master: redis://[:password@]mymaster/0)');
   if (c.redisOptions.caFile !== null && c.redis !== null && !c.redis.startsWith('rediss:')) {
     problems.push('redisOptions.caFile: only used for TLS to Redis; write "redis" as rediss://…');

@@ -110,6 +110,8 @@ export const configSchema = {
       sentinels: { kind: 'list', item: 'string' },
       sentinelPassword: { kind: 'string', nullable: true, secret: true },
       caFile: str(true),
+      secretKeyFile: str(true),
+      secretKey: { kind: 'string', nullable: true, secret: true },
     },
   },
   log: {

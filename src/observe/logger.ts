@@ -17,6 +17,10 @@ const LOG_FLUSH_MS = 250;
  * careless `log.info({ headers })` anywhere cannot leak a credential.
  */
 export function createLogger(level: LogLevel = 'info', destination?: NodeJS.WritableStream): Logger {
+  const target = destination ?? pino.destination({ sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+  // Patched rather than wrapped: pino flushes a sonic-boom destination of its own at exit.
+  const write = target.write.bind(target) as (line: string) => boolean;
+  target.write = ((line: string) => write(escapeLine(line))) as typeof target.write;
   return pino(
     {
       level,
@@ -34,6 +38,15 @@ export function createLogger(level: LogLevel = 'info', destination?: NodeJS.Writ
         censor: '[redacted]',
       },
     },
-    destination ?? pino.destination({ sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
+    target,
   );
+}
+
+/**
+ * JSON escapes C0 controls but not DEL, C1 controls, the Unicode line and paragraph separators
+ * or bidi overrides: in a user name or path from the network they would split or disguise a line
+ * in a terminal, a pager or a JavaScript log viewer. As \\u escapes the line means the same to jq.
+ */
+export function escapeLine(json: string): string {
+  return json.replace(/[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

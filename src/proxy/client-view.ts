@@ -68,6 +68,12 @@ export class PeerTrust {
   }
 }
 
+/** 127.0.0.0/8 or ::1: a caller on this host (an operator's curl, a sidecar, `kubectl exec`). */
+export function isLoopback(address: string): boolean {
+  const plain = unmapIPv4(address);
+  return plain === '::1' || (isIPv4(plain) && plain.startsWith('127.'));
+}
+
 function firstValue(header: string | string[] | undefined, firstOnly = true): string {
   const value = Array.isArray(header) ? header.join(',') : header ?? '';
   return firstOnly ? value.split(',')[0]!.trim().toLowerCase() : value;

@@ -107,7 +107,8 @@ export function createForwarder(opts: { upstream: string; timeoutSeconds: number
     if (code === 'UPSTREAM_TIMEOUT') {
       sendRegistryError(res, 'GATEWAY_TIMEOUT', `the registry did not answer within ${opts.timeoutSeconds}s (upstreamTimeoutSeconds)`);
     } else {
-      sendRegistryError(res, 'UNAVAILABLE', `the registry at ${target.host} cannot be reached (${code})`);
+      // The registry's address and the cause are for the operator (the log line below), not for any caller.
+      sendRegistryError(res, 'UNAVAILABLE', 'the registry is unavailable; try again in a moment');
     }
     opts.logger.warn({ err: { code, message }, upstream: target.host }, 'upstream request failed');
   };

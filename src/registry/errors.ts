@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   NOT_FOUND: 404,
   UNSUPPORTED: 405,
   TOO_LARGE: 413,
+  /** A Host this proxy does not answer for (distribution has no code of its own for this). */
+  MISDIRECTED: 421,
   TOOMANYREQUESTS: 429,
   UNKNOWN: 500,
   UNAVAILABLE: 502,

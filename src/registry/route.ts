@@ -9,6 +9,7 @@
  * caller but those who may do everything, and then forwarded byte for byte as it came.
  */
 import { isRepositoryName, type Access } from './scope.js';
+import type { RegistryParams } from './inputs.js';
 
 export type RepositoryEndpoint = 'manifest' | 'blob' | 'upload' | 'tags' | 'referrers';
 export type Action = 'pull' | 'push' | 'delete';
@@ -69,8 +70,8 @@ export function actionsForMethod(method: string): Action[] | null {
   }
 }
 
-/** The route of one request. `query` matters for a cross-repository mount. */
-export function classifyRequest(method: string, pathname: string, query: URLSearchParams): Route {
+/** The route of one request. `params` (query and form body, see inputs.ts) matter for a cross-repository mount. */
+export function classifyRequest(method: string, pathname: string, params: RegistryParams): Route {
   const segments = v2Segments(pathname);
   if (segments === null) return UNKNOWN;
   const reading = method === 'GET' || method === 'HEAD';
@@ -86,20 +87,25 @@ export function classifyRequest(method: string, pathname: string, query: URLSear
   const actions: Action[] = target.endpoint === 'upload' ? ['pull', 'push'] : byMethod;
   const own: Access = { type: 'repository', name: target.name, actions };
   const tag = target.endpoint === 'manifest' && TAG.test(target.reference) ? target.reference : null;
-  return { kind: 'repository', ...target, tag, needs: [own, ...mountAccess(method, target.endpoint, query)] };
+  const sources = mountSources(method, target.endpoint, params);
+  if (sources === null) return UNKNOWN;
+  return { kind: 'repository', ...target, tag, needs: [own, ...sources] };
 }
 
 /**
  * `POST /v2/B/blobs/uploads/?mount=<digest>&from=A` reads A, so it needs pull on A — otherwise
  * anyone allowed to push somewhere could copy blobs out of any repository whose digests they know.
+ * Every `from` given (query or form body) is asked, whichever the registry picks. Null (unknown)
+ * for a source that is not a plain repository name: the registry's own grammar also takes a host
+ * part, which no rule here names.
  */
-function mountAccess(method: string, endpoint: RepositoryEndpoint, query: URLSearchParams): Access[] {
+function mountSources(method: string, endpoint: RepositoryEndpoint, params: RegistryParams): Access[] | null {
   if (method !== 'POST' || endpoint !== 'upload') return [];
-  const from = query.get('from');
-  if (!query.has('mount') || from === null) return [];
-  // An unparseable `from` makes the registry start a plain upload; nothing is read, nothing to ask.
-  if (!isRepositoryName(from)) return [];
-  return [{ type: 'repository', name: from, actions: ['pull'] }];
+  // The registry mounts only when both are non-empty.
+  const sources = params.all('from').filter((from) => from !== '');
+  if (sources.length === 0 || !params.all('mount').some((mount) => mount !== '')) return [];
+  if (!sources.every(isRepositoryName)) return null;
+  return [...new Set(sources)].map((name) => ({ type: 'repository', name, actions: ['pull'] }));
 }
 
 /** The decoded segments after `/v2/`, or null when the path is not one we can read unambiguously. */

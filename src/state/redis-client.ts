@@ -4,6 +4,7 @@ import { maskUrlPassword } from '../config/mask.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import { OperatorError } from '../observe/operator-error.js';
+import { SecretBox } from './secret-box.js';
 
 /** Where the replicas' Redis is: a URL, or a master name found through Sentinels; TLS with rediss://. */
 export interface RedisTarget {
@@ -12,14 +13,26 @@ export interface RedisTarget {
   sentinelPassword: string | null;
   /** redisOptions.caFile's contents: the CA for rediss:// (else the system's). */
   caPem: string | null;
+  /** Seals what the gate keeps in Redis (redisOptions.secretKeyFile or secretKey). */
+  box: SecretBox;
 }
 
-/** Null without `redis`; reads redisOptions.caFile. */
+/** Null without `redis`; reads redisOptions.caFile and the secret key. */
 export async function redisTarget(config: Pick<Config, 'redis' | 'redisOptions'>): Promise<RedisTarget | null> {
   if (config.redis === null) return null;
-  const { sentinels, sentinelPassword, caFile } = config.redisOptions;
+  const { sentinels, sentinelPassword, caFile, secretKeyFile, secretKey } = config.redisOptions;
   const caPem = caFile === null ? null : await readFile(caFile, 'utf8').catch((err: Error) => Promise.reject(new OperatorError(`redisOptions.caFile: cannot read ${caFile} (${err.message})`)));
+  const material: string =
+    secretKey ??
+    (await readFile(secretKeyFile!, 'utf8').catch((err: Error) => Promise.reject(new OperatorError(`redisOptions.secretKeyFile: cannot read ${secretKeyFile} (${err.message})`))));
+  let box: SecretBox;
+  try {
+    box = new SecretBox(material.trim());
+  } catch (err) {
+    throw new OperatorError(`redisOptions.${secretKey !== null ? 'secretKey' : `secretKeyFile (${secretKeyFile})`}: ${(err as Error).message}; create one with \`openssl rand -base64 32\``);
+  }
   return {
+    box,
     url: config.redis,
     sentinels: sentinels.map((s) => {
       const colon = s.lastIndexOf(':');

@@ -7,7 +7,8 @@ export const REDIS_KEY = 'registry-gate:token-signing-key';
 /**
  * The signing key shared by replicas that do not share a disk. SET NX makes the first replica's
  * key the key: every later one (and every restart) reads it back, so tokens issued anywhere are
- * accepted everywhere. The key has no expiry; deleting it logs every client out once.
+ * accepted everywhere. The key has no expiry; deleting it logs every client out once. It is
+ * stored sealed (state/secret-box.ts): a key planted in Redis is refused, never adopted.
  */
 export class RedisKeyStore implements KeyStore {
   constructor(private readonly target: RedisTarget) {}
@@ -20,12 +21,15 @@ export class RedisKeyStore implements KeyStore {
     redis.on('error', (err: Error) => (cause ??= err));
     try {
       await redis.connect();
-      await redis.set(REDIS_KEY, newSecret().toString('base64'), 'NX');
+      await redis.set(REDIS_KEY, this.target.box.seal(REDIS_KEY, newSecret().toString('base64')), 'NX');
       const stored = (await redis.get(REDIS_KEY)) ?? '';
       try {
-        return keyFromBase64(stored);
+        return keyFromBase64(this.target.box.open(REDIS_KEY, stored));
       } catch (err) {
-        throw new OperatorError(`Redis key ${REDIS_KEY} is unusable (${(err as Error).message}); delete it (replicas then agree on a new one)`, 1);
+        throw new OperatorError(
+          `Redis key ${REDIS_KEY} is refused: ${(err as Error).message}; if every replica has the same redisOptions.secretKey(File), delete it (redis-cli DEL ${REDIS_KEY}: replicas then agree on a new key and clients log in again) and find out who wrote it`,
+          1,
+        );
       }
     } catch (err) {
       if (err instanceof OperatorError) throw err;

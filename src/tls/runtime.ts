@@ -186,7 +186,7 @@ async function openFleet(target: RedisTarget, storageDir: string, logger: Logger
   const commands = connect('ACME coordination');
   const subscriber = connect('ACME announcements');
   await connectAtStart([commands, subscriber], target, 'ACME between replicas');
-  return new AcmeFleet(commands, subscriber, new AcmeStorage(storageDir));
+  return new AcmeFleet(commands, subscriber, new AcmeStorage(storageDir), target.box, logger);
 }
 
 async function readCaFile(file: string): Promise<string> {

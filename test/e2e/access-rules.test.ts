@@ -229,6 +229,26 @@ describe('access rules with real clients', () => {
     assert.match(mount.body, /may not pull from team-b\/app/);
     const copied = await curl(`${stack.url}/v2/alice/tool/blobs/${secretBlob}`, ROOT, '-I');
     assert.equal(copied.status, 404, 'the blob was mounted into alice/tool');
+
+    // The registry reads `mount` and `from` from an urlencoded body too, and lets it win.
+    const formMount = (creds: { user: string; pass: string }, target: string, query: string, body: string) =>
+      curl(`${stack.url}/v2/${target}/blobs/uploads/${query}`, creds, '-X', 'POST', '-H', 'Content-Type: application/x-www-form-urlencoded', '--data-binary', body);
+    const viaBody = await formMount(ALICE, 'alice/stolen', '', `mount=${secretBlob}&from=team-b/app`);
+    assert.equal(viaBody.status, 403, viaBody.body);
+    assert.match(viaBody.body, /may not pull from team-b\/app/);
+    const conflicting = await formMount(ALICE, 'alice/stolen', `?mount=${secretBlob}&from=alice/stolen`, 'from=team-b/app');
+    assert.equal(conflicting.status, 403, conflicting.body);
+    assert.equal((await curl(`${stack.url}/v2/alice/stolen/blobs/${secretBlob}`, ROOT, '-I')).status, 404, 'the secret blob was mounted into alice/stolen');
+    const audited = (await readFile(auditFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const refusedMounts = audited.filter((l) => l.action === 'mount' && l.repository === 'alice/stolen');
+    assert.deepEqual(refusedMounts.map((l) => [l.user, l.from, l.digest, l.status]), [
+      ['alice', 'team-b/app', secretBlob, 403],
+      ['alice', 'team-b/app', secretBlob, 403],
+    ]);
+    // Where the rules allow it, the form is forwarded as read and the registry mounts from it.
+    const allowed = await formMount(ROOT, 'root/copy', '', `mount=${secretBlob}&from=team-b/app`);
+    assert.equal(allowed.status, 201, allowed.body);
+    assert.equal((await curl(`${stack.url}/v2/root/copy/blobs/${secretBlob}`, ROOT, '-I')).status, 200);
   });
 
   test("alice's catalog lists only what she may pull, page by page", async () => {

@@ -159,8 +159,9 @@ describe('forwarding to the registry', () => {
     }
   });
 
-  test('a registry that refuses connections gives 502 with a registry error, within a second', async () => {
-    const deadConfig = await proxyConfig({ upstream: `http://127.0.0.1:${await freePort()}` });
+  test('a registry that refuses connections gives 502 with a registry error, within a second, naming no internal address', async () => {
+    const deadPort = await freePort();
+    const deadConfig = await proxyConfig({ upstream: `http://127.0.0.1:${deadPort}` });
     const dead = await startProxy(deadConfig);
     try {
       for (const path of ['/v2/app/tags/list', `/v2/app/blobs/sha256:${'1'.repeat(64)}`]) {
@@ -170,7 +171,10 @@ describe('forwarding to the registry', () => {
         assert.equal(res.status, 502, path);
         assert.equal(apiVersionOf(res), 'registry/2.0');
         assert.equal(JSON.parse(res.body.toString()).errors[0].code, 'UNAVAILABLE');
+        assert.doesNotMatch(res.body.toString(), new RegExp(`${deadPort}|127\\.0\\.0\\.1|ECONNREFUSED`), 'the body names the registry\'s address or the cause');
       }
+      const log = await dead.waitForLog((l) => l.msg === 'upstream request failed');
+      assert.match(JSON.stringify(log), new RegExp(`127\\.0\\.0\\.1:${deadPort}.*ECONNREFUSED|ECONNREFUSED.*127\\.0\\.0\\.1:${deadPort}`), 'the operator\'s log has both');
     } finally {
       await dead.stop();
       await disposeProxyConfig(deadConfig);

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeHtpasswd } from '../harness/htpasswd.js';
-import { disposeProxyConfig, proxyConfig, startProxy, runProxyCli, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { disposeProxyConfig, proxyConfig, startProxy, runProxyCli, TEST_REDIS_SECRET_KEY, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { run } from '../harness/process.js';
+import { SecretBox } from '../../src/state/secret-box.js';
 import { freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { get, request } from '../harness/registry-client.js';
@@ -156,4 +158,40 @@ test('an unreachable Redis stops the start with a message naming it', async () =
   const res = await runProxyCli(['serve', '--config', file], { timeoutMs: 30_000 });
   assert.equal(res.code, 1);
   assert.match(res.stderr, /token signing key from Redis at redis:\/\/127\.0\.0\.1:\d+\/0/);
+});
+
+test('the token signing key is sealed in Redis; a key planted there is refused at start with one line', async () => {
+  const KEY = 'registry-gate:token-signing-key';
+  const cli = async (port: number, ...args: string[]) => (await run('redis-cli', ['-p', String(port), ...args], { timeoutMs: 10_000, check: true })).stdout.trim();
+  // Its own Redis: the tests above kill the shared one, which comes back empty.
+  const empty = await startRedis();
+  try {
+    const first = await proxyConfig({ upstream: registry.url, redis: empty.url, auth: { mode: 'private', htpasswdFile: path.join(work, 'htpasswd') } });
+    configs.push(first);
+    await (await startProxy(first)).stop();
+    const stored = await cli(empty.port, 'GET', KEY);
+    assert.match(stored, /^rg-sealed-v1:/, 'what Redis holds is sealed');
+    assert.doesNotMatch(stored, /^[A-Za-z0-9+/]{43}=$/);
+
+    const plants: [string, RegExp][] = [
+      [Buffer.alloc(32, 7).toString('base64'), /it is not sealed/],
+      [new SecretBox('another-secret-key-of-an-attacker!!').seal(KEY, Buffer.alloc(32, 7).toString('base64')), /its seal does not open with this secret key/],
+    ];
+    for (const [planted, why] of plants) {
+      await cli(empty.port, 'SET', KEY, planted);
+      const config = await proxyConfig({ upstream: registry.url, redis: empty.url, auth: { mode: 'private', htpasswdFile: path.join(work, 'htpasswd') } });
+      configs.push(config);
+      assert.equal(config.redisOptions?.secretKey, TEST_REDIS_SECRET_KEY);
+      const file = path.join(work, 'planted.json');
+      await writeFile(file, JSON.stringify(config));
+      const res = await runProxyCli(['serve', '--config', file], { timeoutMs: 30_000 });
+      assert.equal(res.code, 1, res.stderr);
+      const lines = res.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, res.stderr);
+      assert.match(lines[0]!, new RegExp(`^registry-gate: Redis key ${KEY} is refused: ${why.source}.*redis-cli DEL ${KEY}`));
+      assert.equal(await cli(empty.port, 'GET', KEY), planted, 'the planted key is left for the operator to inspect');
+    }
+  } finally {
+    await empty.stop();
+  }
 });

@@ -130,7 +130,7 @@ test('the hint for the first user is a command that works, as printed', async (t
 test('Redis that does not answer at start: one line naming the key and the fix', async (t) => {
   const dir = await makeTempDir('startup-redis');
   t.after(() => removeTempDir(dir));
-  const file = await configIn(dir, { listen: '127.0.0.1:0', tls: { mode: 'off' }, auth: { mode: 'private' }, redis: `redis://127.0.0.1:${await freePort()}` });
+  const file = await configIn(dir, { listen: '127.0.0.1:0', tls: { mode: 'off' }, auth: { mode: 'private' }, redis: `redis://127.0.0.1:${await freePort()}`, redisOptions: { secretKey: 'k'.repeat(32) } });
   const served = await runProxyCli(['serve', '--config', file]);
   assert.equal(served.code, 1);
   assertOneLineEach(served.stderr, ['redis']);

@@ -43,8 +43,12 @@ export async function proxyConfig(overrides: DeepPartial<Config> & { upstream: s
     stateDir: await makeTempDir('proxy-state'),
     log: { level: 'info' },
   };
+  // Replicas of one test share Redis and so must share the key that seals what they keep there.
+  if (overrides.redis) base.redisOptions = { secretKey: TEST_REDIS_SECRET_KEY };
   return deepMerge(base, overrides);
 }
+
+export const TEST_REDIS_SECRET_KEY = 'test-only-secret-key-for-sealing-redis-values';
 
 export async function disposeProxyConfig(cfg: { stateDir?: string | null }): Promise<void> {
   if (cfg.stateDir && path.basename(cfg.stateDir).startsWith('rg-proxy-state-')) await removeTempDir(cfg.stateDir);

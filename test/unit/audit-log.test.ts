@@ -26,3 +26,24 @@ test('the audit file gets one JSON line per entry and is opened anew on reopen (
   assert.match(fresh[0].time, /^\d{4}-\d\d-\d\dT/);
   assert.equal(fresh[0].user, 'alice');
 });
+
+test('a name or path with any bytes stays one line, in the file and on stdout, and reads back as it came', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rg-audit-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const hostile = 'a\nb\r\u001b[31m\u007f\u0085\u2028\u2029\u202e"\\';
+  const failed: AuditEntry = { event: 'login-failed', action: 'login', user: hostile, client: '::1', status: 401, reason: 'invalid username or password', request: 'r2' };
+  const file = path.join(dir, 'audit.jsonl');
+  const audit = openAuditLog(file, createLogger('silent'));
+  audit.record(failed);
+  await audit.close();
+  const chunks: string[] = [];
+  const stdout = openAuditLog(null, createLogger('info', { write: (s: string) => chunks.push(s) } as unknown as NodeJS.WritableStream));
+  stdout.record(failed);
+  for (const text of [await readFile(file, 'utf8'), chunks.join('')]) {
+    const lines = text.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 1, JSON.stringify(text));
+    assert.ok(!/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202e]/.test(lines[0]!), `raw control or separator in ${JSON.stringify(lines[0])}`);
+    const parsed = JSON.parse(lines[0]!) as { user?: string; audit?: { user: string } };
+    assert.equal(parsed.user ?? parsed.audit?.user, hostile);
+  }
+});

@@ -41,8 +41,6 @@ test('hostile or broken input is malformed and never throws', () => {
     'Basic !!!!',
     'Basic a',
     `Basic ${b64('nocolon')}`,
-    `Basic ${b64('al\u0000ice:pw')}`,
-    `Basic ${b64('alice:pw\r\nX-Evil: 1')}`,
     `Basic ${Buffer.from([0x61, 0x3a, 0xff, 0xfe]).toString('base64')}`,
     'Basic YWxp Y2U6cHc=',
     'Bearer',
@@ -56,6 +54,12 @@ test('hostile or broken input is malformed and never throws', () => {
   ];
   for (const header of cases) {
     assert.deepEqual(parseAuthorization(header), { kind: 'malformed' }, JSON.stringify(header.slice(0, 60)));
+  }
+});
+
+test('control characters in the user name or password are credentials (a login that fails and is recorded), not a broken header', () => {
+  for (const [user, password] of [['al\u0000ice', 'pw'], ['alice', 'pw\r\nX-Evil: 1'], ['a\nb\u001b[31m\u2028', 'x']]) {
+    assert.deepEqual(parseAuthorization(`Basic ${b64(`${user}:${password}`)}`), { kind: 'basic', user, password });
   }
 });
 

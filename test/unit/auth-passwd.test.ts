@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmod, lstat, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile, readdir } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -212,4 +212,51 @@ test('as a process: the password piped on stdin, the process exits by itself', N
   assert.equal(await run(['add', 'hank', '--file', file, '--password-stdin', '--cost', '4'], 'pw\nignored'), 0);
   assert.equal(apacheVerifies(file, 'hank', 'pw'), true);
   assert.equal(await run(['passwd', 'verify', 'hank', '--file', file, '--password-stdin'], 'nope\n'), 1);
+});
+
+const AS_ROOT = { skip: process.getuid?.() !== 0 ? 'needs root (chown to another owner)' : false };
+
+test('rewriting keeps the owner, group and mode of the file, also when root rewrites another owner\'s file', AS_ROOT, async (t) => {
+  const file = path.join(await tempDir(t), 'htpasswd');
+  await writeFile(file, '');
+  await chown(file, 12345, 23456);
+  await chmod(file, 0o640);
+  const added = await passwd(['add', 'ivy', '--file', file, '--password-stdin', '--cost', '4'], 'pw\n');
+  assert.equal(added.code, 0, added.err);
+  const after = await stat(file);
+  assert.deepEqual([after.uid, after.gid, after.mode & 0o7777], [12345, 23456, 0o640]);
+  assert.match(await readFile(file, 'utf8'), /^ivy:\$2y\$04\$/);
+});
+
+test("the README's systemd recipe, followed literally, leaves the file readable by the service user", AS_ROOT, async (t) => {
+  const readme = await readFile(path.join(root, 'README.md'), 'utf8');
+  const recipe = (pattern: RegExp) => {
+    const line = readme.split('\n').find((l) => pattern.test(l));
+    assert.ok(line, `the README has no line matching ${pattern}`);
+    return line.replace(/\s+#.*$/, '');
+  };
+  const useradd = recipe(/^sudo useradd .* registry-gate$/);
+  const install = recipe(/^sudo install -o root -g registry-gate -m 0640 \/dev\/null \/etc\/registry-gate\/htpasswd/);
+  const add = recipe(/^sudo registry-gate passwd add alice --file \/etc\/registry-gate\/htpasswd/);
+  if (spawnSync('id', ['registry-gate']).status !== 0) {
+    execFileSync('bash', ['-c', useradd.replace(/^sudo /, '')]);
+    t.after(() => void spawnSync('userdel', ['registry-gate']));
+  }
+  const dir = await tempDir(t);
+  await chmod(dir, 0o755);
+  // Only the paths change: the config directory is a temporary one, and the prompt is fed from stdin.
+  const script = [
+    'set -euo pipefail',
+    'sudo() { "$@"; }',
+    `registry-gate() { ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(path.join(root, 'src/cli/main.ts'))} "$@"; }`,
+    install,
+    `${add} --password-stdin --cost 4 <<< 'alice-pw'`,
+  ].join('\n').replaceAll('/etc/registry-gate', dir);
+  execFileSync('bash', ['-c', script], { cwd: root, stdio: 'pipe', timeout: 30_000 });
+  const read = spawnSync('runuser', ['-u', 'registry-gate', '--', 'cat', path.join(dir, 'htpasswd')], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(read.status, 0, read.stderr);
+  assert.match(read.stdout, /^alice:\$2y\$04\$/);
+  const after = await stat(path.join(dir, 'htpasswd'));
+  assert.equal(after.mode & 0o777, 0o640);
+  assert.equal(after.uid, 0);
 });

@@ -206,22 +206,41 @@ test('a saturated verify pool → 429 with Retry-After', async () => {
 
 test('POST /token, grant_type=password (containerd): the same token as GET with those credentials', async () => {
   const form = new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'wonderland', service: SERVICE, scope: 'repository:a:pull,push', client_id: 'containerd-client' });
-  const answer = await answerTokenPost(form, ctx('private'));
+  const answer = await answerTokenPost(form, anonymous, ctx('private'));
   assert.equal(answer.status, 200);
   assert.equal(answer.subject, 'alice');
   const v = tokenOf(answer.body).verdict;
   assert.ok(v.ok);
   assert.deepEqual(v.access, [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]);
 
-  const wrong = await answerTokenPost(new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'x', service: SERVICE }), ctx('private'));
+  const wrong = await answerTokenPost(new URLSearchParams({ grant_type: 'password', username: 'alice', password: 'x', service: SERVICE }), anonymous, ctx('private'));
   assert.equal(wrong.status, 401);
   assert.deepEqual(wrong.failedLogin, { user: 'alice', reason: 'invalid username or password' });
 });
 
 test('POST /token with another grant → 400, on which containerd falls back to GET', async () => {
   for (const grant of ['refresh_token', 'client_credentials', '']) {
-    const answer = await answerTokenPost(new URLSearchParams({ grant_type: grant, refresh_token: 'r', service: SERVICE }), ctx('private'));
+    const answer = await answerTokenPost(new URLSearchParams({ grant_type: grant, refresh_token: 'r', service: SERVICE }), anonymous, ctx('private'));
     assert.equal(answer.status, 400, grant);
     assert.equal(JSON.parse(answer.body).errors[0].code, 'BAD_REQUEST');
   }
+});
+
+test('POST /token with an Authorization header: counted as on GET; with credentials in the form too, refused', async () => {
+  const form = (extra: Record<string, string> = {}) => new URLSearchParams({ grant_type: 'password', service: SERVICE, scope: 'repository:a:pull,push', ...extra });
+  const byHeader = await answerTokenPost(form(), basic('alice', 'wonderland'), ctx('private'));
+  assert.equal(byHeader.status, 200);
+  assert.equal(byHeader.subject, 'alice');
+  const v = tokenOf(byHeader.body).verdict;
+  assert.ok(v.ok);
+  assert.deepEqual(v.access, [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]);
+
+  const wrong = await answerTokenPost(form(), basic('alice', 'guess'), ctx('private'));
+  assert.equal(wrong.status, 401);
+  assert.deepEqual(wrong.failedLogin, { user: 'alice', reason: 'invalid username or password' });
+
+  const both = await answerTokenPost(form({ username: 'mallory', password: 'x' }), basic('alice', 'wonderland'), ctx('private'));
+  assert.equal(both.status, 400);
+  assert.match(JSON.parse(both.body).errors[0].message, /both in the Authorization header and in the form/);
+  assert.equal(both.subject, null);
 });

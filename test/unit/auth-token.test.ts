@@ -226,3 +226,17 @@ test('covers: a token for repository A does not cover push to B', () => {
   assert.equal(covers(list, { type: 'repository', name: 'team/a', actions: [] }), false);
   assert.equal(covers([], { type: 'repository', name: 'team/a', actions: ['pull'] }), false);
 });
+
+test('a token that lives longer than the TTL allows is refused, whatever its signature (a stolen key mints those)', () => {
+  const key = makeKey();
+  const now = Date.now();
+  const verifier = new TokenAuthority(key, { ttlSeconds: 300, issuer: 'registry-gate', now: () => now });
+  const mint = (secondsAhead: number) => new TokenAuthority(key, { ttlSeconds: 300, issuer: 'registry-gate', now: () => now + secondsAhead * 1000 }).issue({ subject: 'alice', service: 'svc', access: [] }).token;
+  // Issued 10^8 s ahead: signed with the real key, exp 10^8 s away, nbf not in the future enough to matter by itself.
+  const forged = mint(1e8);
+  assert.deepEqual(verifier.verify(forged, 'svc'), { ok: false, reason: 'not-yet-valid' });
+  const backdated = new TokenAuthority(key, { ttlSeconds: 1e8, issuer: 'registry-gate', now: () => now }).issue({ subject: 'alice', service: 'svc', access: [] }).token;
+  assert.deepEqual(verifier.verify(backdated, 'svc'), { ok: false, reason: 'lifetime' });
+  assert.equal(verifier.verify(mint(20), 'svc').ok, true, 'a replica whose clock runs 20 s ahead still issues usable tokens');
+  assert.equal(verifier.verify(mint(0), 'svc').ok, true);
+});

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { cachePlan as planFor } from '../../src/cache/plan.js';
 import { classifyRequest } from '../../src/registry/route.js';
+import { registryParams } from '../../src/registry/inputs.js';
 
-const cachePlan = (method: string, path: string, headers: IncomingHttpHeaders) => planFor(method, classifyRequest(method, path, new URLSearchParams()), headers);
+const cachePlan = (method: string, path: string, headers: IncomingHttpHeaders) => planFor(method, classifyRequest(method, path, registryParams('')), headers);
 import { ResponseStore } from '../../src/cache/store.js';
 import { ResponseCache } from '../../src/cache/response-cache.js';
 
@@ -156,7 +157,7 @@ describe('when replicas stop hearing each other (invalidations away)', () => {
 
   test('not shared: reads are not planned (not answered from memory), writes still are; shared again: reads are', () => {
     const cache = new ResponseCache({ ttlSeconds: 300, maxMegabytes: 1 });
-    const route = (method: string, path: string) => classifyRequest(method, path, new URLSearchParams());
+    const route = (method: string, path: string) => classifyRequest(method, path, registryParams(''));
     const read = () => cache.plan('GET', route('GET', '/v2/team/app/manifests/latest'), {});
     const write = () => cache.plan('PUT', route('PUT', '/v2/team/app/manifests/latest'), {});
     assert.equal(read()?.kind, 'read');

@@ -120,11 +120,11 @@ test('`config check` exits 2 naming the key; masks secrets when valid', () => {
   assert.match(bad.stderr, /auth\.mode: must be one of/);
   const good = spawnSync(
     process.execPath,
-    ['dist/cli/main.js', 'config', 'check', '--config', configFile({ redis: 'redis://:hunter2@127.0.0.1:6379/0', tls: { acme: { eab: { kid: 'kid1', hmacKey: 'sekrit' } } } })],
+    ['dist/cli/main.js', 'config', 'check', '--config', configFile({ redis: 'redis://:hunter2@127.0.0.1:6379/0', redisOptions: { secretKey: 'sealing-secret:that-must-not-show-anywhere' }, tls: { acme: { eab: { kid: 'kid1', hmacKey: 'sekrit' } } } })],
     { encoding: 'utf8' },
   );
   assert.equal(good.status, 0, good.stderr);
-  assert.doesNotMatch(good.stdout, /hunter2|sekrit/);
+  assert.doesNotMatch(good.stdout, /hunter2|sekrit|sealing-secret/);
   assert.match(good.stdout, /127\.0\.0\.1:6379/);
   assert.match(good.stdout, /"kid": "kid1"/);
 });
@@ -205,12 +205,18 @@ test('operator input that could hurt: a backtracking blockUserAgents pattern is 
   assert.ok(loadConfig(configFile({}), {}).warnings.length === 0, 'the defaults warn about nothing');
 });
 
-test('redisOptions: sentinels as host:port, only with redis, a CA only for rediss://', () => {
+test('redisOptions: sentinels as host:port, only with redis, a CA only for rediss://, a secret key to seal with', () => {
   const text = (over: object) => problemsOf(configFile(over)).join('\n');
   const valid = (over: object) => assert.doesNotThrow(() => loadConfig(configFile(over), {}));
-  assert.match(text({ redis: 'redis://mymaster/0', redisOptions: { sentinels: ['10.0.0.5', '10.0.0.6:26379'] } }), /redisOptions\.sentinels\[0\]: expected "host:port" of a Redis Sentinel, got "10\.0\.0\.5"/);
-  valid({ redis: 'redis://mymaster/0', redisOptions: { sentinels: ['10.0.0.6:26379', '[::1]:26379'] } });
+  const secretKey = 'k'.repeat(32);
+  assert.match(text({ redis: 'redis://mymaster/0', redisOptions: { secretKey, sentinels: ['10.0.0.5', '10.0.0.6:26379'] } }), /redisOptions\.sentinels\[0\]: expected "host:port" of a Redis Sentinel, got "10\.0\.0\.5"/);
+  valid({ redis: 'redis://mymaster/0', redisOptions: { secretKey, sentinels: ['10.0.0.6:26379', '[::1]:26379'] } });
   assert.match(text({ redisOptions: { sentinels: ['10.0.0.6:26379'] } }), /redisOptions: set only with "redis"/);
-  assert.match(text({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { caFile: './ca.pem' } }), /redisOptions\.caFile: only used for TLS to Redis; write "redis" as rediss:\/\//);
-  valid({ redis: 'rediss://127.0.0.1:6379/0', redisOptions: { caFile: './ca.pem' } });
+  assert.match(text({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { secretKey, caFile: './ca.pem' } }), /redisOptions\.caFile: only used for TLS to Redis; write "redis" as rediss:\/\//);
+  valid({ redis: 'rediss://127.0.0.1:6379/0', redisOptions: { secretKey, caFile: './ca.pem' } });
+  assert.match(text({ redis: 'redis://127.0.0.1:6379/0' }), /^redisOptions\.secretKeyFile: required with "redis" .*openssl rand -base64 32/m);
+  assert.match(text({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { secretKey: 'short' } }), /redisOptions\.secretKey: at least 32 characters/);
+  assert.match(text({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { secretKey, secretKeyFile: './s' } }), /either secretKey or secretKeyFile, not both/);
+  valid({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { secretKeyFile: './redis-secret' } });
+  assert.match(text({ redisOptions: { secretKey } }), /redisOptions: set only with "redis"/);
 });

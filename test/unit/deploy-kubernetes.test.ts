@@ -13,6 +13,7 @@ import { parseAllDocuments } from 'yaml';
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { loadConfig } from '../../src/config/load.js';
 import { defaultConfig } from '../../src/config/defaults.js';
 
@@ -24,6 +25,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
 };
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string }; [key: string]: any };
@@ -96,15 +98,38 @@ test("the ConfigMap's config loads, and its paths are where the Deployment mount
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'proxy.config.json');
   writeFileSync(file, text);
-  const redis = find('Secret', 'registry-gate-redis')!.stringData.url as string;
-  const saved = process.env.REGGATE_REDIS;
-  process.env.REGGATE_REDIS = redis;
-  t.after(() => (saved === undefined ? delete process.env.REGGATE_REDIS : (process.env.REGGATE_REDIS = saved)));
-  const { config } = loadConfig(file);
-  assert.equal(config.redis, redis);
+  // The environment the Deployment gives the container, from the Secrets it names.
+  const env: Record<string, string> = {};
+  for (const e of container.env as Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>) {
+    const ref = e.valueFrom?.secretKeyRef;
+    env[e.name] = ref ? (find('Secret', ref.name)!.stringData[ref.key] as string) : e.value!;
+  }
+  const { config } = loadConfig(file, env);
+  assert.equal(config.redis, find('Secret', 'registry-gate-redis')!.stringData.url);
+  assert.ok(config.redisOptions.secretKey, 'what the replicas keep in Redis is sealed');
   const under = (p: string) => mounts.find((m) => p.startsWith(`${m.mountPath}/`) || p === m.mountPath);
   assert.equal(under(config.auth.htpasswdFile)?.name, 'users');
   assert.equal(under(config.stateDir)?.name, 'state');
   assert.ok(container.args.includes(`${mounts.find((m) => m.name === 'config')!.mountPath}/proxy.config.json`));
   assert.equal(config.listen.split(':').at(-1), String((container.ports as Array<{ name: string; containerPort: number }>).find((p) => p.name === 'https')!.containerPort));
+});
+
+test('Redis asks for the password the gate uses, and only the gate\'s pods may reach it', () => {
+  const secret = find('Secret', 'registry-gate-redis')!.stringData as Record<string, string>;
+  assert.equal(decodeURIComponent(new URL(secret.url!).password), secret.password, 'the URL carries the Secret\'s password');
+  const redis = find('StatefulSet', 'redis')!.spec.template.spec.containers[0];
+  const args = redis.args as string[];
+  assert.equal(args[args.indexOf('--requirepass') + 1], '$(REDIS_PASSWORD)');
+  const variable = (redis.env as Array<{ name: string; valueFrom: { secretKeyRef: { name: string; key: string } } }>).find((e) => e.name === 'REDIS_PASSWORD')!;
+  assert.deepEqual(variable.valueFrom.secretKeyRef, { name: 'registry-gate-redis', key: 'password' });
+
+  const policy = find('NetworkPolicy', 'redis')!;
+  assert.deepEqual(policy.spec.podSelector.matchLabels, find('StatefulSet', 'redis')!.spec.template.metadata.labels);
+  assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+  assert.equal(policy.spec.ingress.length, 1, 'one way in');
+  const [rule] = policy.spec.ingress as Array<{ from: Array<{ podSelector: { matchLabels: Record<string, string> } }>; ports: Array<{ port: number }> }>;
+  assert.deepEqual(rule!.from, [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'registry-gate' } } }]);
+  const gatePods = find('Deployment', 'registry-gate')!.spec.template.metadata.labels as Record<string, string>;
+  assert.equal(gatePods['app.kubernetes.io/name'], 'registry-gate', 'the policy lets the gate\'s pods in');
+  assert.deepEqual(rule!.ports.map((p) => p.port), [6379]);
 });

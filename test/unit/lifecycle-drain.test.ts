@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { Drain } from '../../src/lifecycle/drain.js';
+import { registryParams } from '../../src/registry/inputs.js';
 import { classifyRequest, type Route } from '../../src/registry/route.js';
 import { createLogger } from '../../src/observe/logger.js';
 
@@ -31,7 +32,7 @@ function harness() {
     const req = Object.assign(new EventEmitter(), { socket, method }) as unknown as IncomingMessage;
     const res = Object.assign(new EventEmitter(), { statusCode: status, shouldKeepAlive: true }) as unknown as ServerResponse;
     drain.admit(req, res, () => ({ method, path, client: CLIENT, user: 'alice' }), () => {});
-    const route = classifyRequest(method, path, new URLSearchParams());
+    const route = classifyRequest(method, path, registryParams(''));
     if (route.kind === 'repository') drain.repositoryRequest(req, res, CLIENT, route as Route & { kind: 'repository' });
     Object.assign(res, { writableFinished: true });
     res.emit('finish');

@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -47,7 +48,11 @@ interface Forwarded {
 
 /** What the fake registry holds: repositories for the catalog, tag → digest per repository. */
 const CATALOG = ['alice/tool', 'bob/tool', 'public/base', 'team-a/app', 'team-a/lib', 'team-b/app', 'team-b/lib', 'zeta/x'];
-const TAGS: Record<string, Record<string, string>> = { 'team-a/app': { v1: digestOf(V1_BODY), latest: D('c') } };
+/** `v2` of team-a/app is an index of two platforms; the first platform's manifest is known too. */
+const PLATFORM_BODY = JSON.stringify({ schemaVersion: 2, config: { digest: D('3') }, layers: [{ digest: D('4') }, { digest: D('5') }] });
+const INDEX_BODY = JSON.stringify({ schemaVersion: 2, manifests: [{ digest: D('1') }, { digest: D('2') }] });
+const MANIFESTS: Record<string, string> = { [`team-a/app@${digestOf(INDEX_BODY)}`]: INDEX_BODY, [`team-a/app@${D('1')}`]: PLATFORM_BODY, [`team-a/app@${D('2')}`]: PLATFORM_BODY.replace(D('5'), D('6')) };
+const TAGS: Record<string, Record<string, string>> = { 'team-a/app': { v1: digestOf(V1_BODY), v2: digestOf(INDEX_BODY), latest: D('c') } };
 
 const registry: RegistryQuestions = {
   async ask(method, path): Promise<UpstreamAnswer> {
@@ -60,9 +65,10 @@ const registry: RegistryQuestions = {
       return reply(200, JSON.stringify({ repositories: rest.slice(0, n) }), rest.length > n ? { link: '<next>; rel="next"' } : {});
     }
     const manifest = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(url.pathname);
-    if (manifest && method === 'HEAD') {
-      const digest = TAGS[manifest[1]!]?.[manifest[2]!];
-      return digest ? reply(200, '', { 'docker-content-digest': digest }) : reply(404);
+    if (manifest) {
+      const digest = TAGS[manifest[1]!]?.[manifest[2]!] ?? (`${manifest[1]}@${manifest[2]}` in MANIFESTS ? manifest[2] : undefined);
+      if (!digest) return reply(404);
+      return reply(200, method === 'HEAD' ? '' : (MANIFESTS[`${manifest[1]}@${digest}`] ?? '{}'), { 'docker-content-digest': digest });
     }
     const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
     if (tags) {
@@ -86,9 +92,10 @@ async function startPipeline(
   access: AccessRuleConfig[] | null,
   protectedTags: ProtectedTagConfig[] = [],
   health: { unready?: string[]; degraded?: string[] } = {},
+  overrides: Partial<Config> = {},
 ): Promise<Stack> {
   const base = defaultConfig();
-  const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags };
+  const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags, ...overrides };
   const secret = randomBytes(32);
   const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
   const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password, stamp: (user: string) => (user in PASSWORDS ? `stamp-of-${PASSWORDS[user]}` : null), remembered: () => false };
@@ -143,10 +150,12 @@ interface Answer {
 }
 
 /** http.request sends the path as given (fetch would normalise dot segments away). */
-function send(stack: Stack, method: string, path: string, opts: { auth?: string; body?: string } = {}): Promise<Answer> {
+function send(stack: Stack, method: string, path: string, opts: { auth?: string; body?: string; contentType?: string; host?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.host !== undefined) headers.host = opts.host;
     if (opts.auth) headers.authorization = opts.auth;
+    if (opts.contentType !== undefined) headers['content-type'] = opts.contentType;
     if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
     const req = http.request({ host: stack.url.hostname, port: stack.url.port, method, path, headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -156,6 +165,23 @@ function send(stack: Stack, method: string, path: string, opts: { auth?: string;
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/**
+ * The registry's `r.FormValue(name)` for a urlencoded `form` body and a query (body first, a pair
+ * with `;` or a broken escape skipped), written apart from src/registry/inputs.ts as the oracle.
+ */
+function goFormValue(form: string, query: string, name: string): string {
+  const values = [form, query].flatMap((text) =>
+    text.split('&').flatMap((pair) => {
+      const at = pair.indexOf('=');
+      const [key, value] = at < 0 ? [pair, ''] : [pair.slice(0, at), pair.slice(at + 1)];
+      if (pair === '' || pair.includes(';') || /%(?![0-9a-fA-F]{2})/.test(pair)) return [];
+      const unescape = (t: string) => Buffer.from(t.replace(/\+/g, ' ').replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1').toString();
+      return unescape(key) === name ? [unescape(value)] : [];
+    }),
+  );
+  return values[0] ?? '';
 }
 
 const basic = (user: string, password = PASSWORDS[user]!) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -297,6 +323,75 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     assert.match(String(narrow.headers['www-authenticate']), /scope="repository:alice\/tool:pull",error="insufficient_scope"/);
   });
 
+  test('a mount sent as a form body is authorized as the registry reads it: body first, every source asked', async () => {
+    const FORM = 'application/x-www-form-urlencoded';
+    const start = '/v2/bob/stolen/blobs/uploads/';
+    stack.audit.length = 0;
+    const before = stack.forwarded.length;
+    const bodyOnly = await send(stack, 'POST', start, { auth: basic('bob'), contentType: FORM, body: `mount=${D('e')}&from=team-a/app` });
+    assert.equal(bodyOnly.status, 403, bodyOnly.body);
+    assert.match(messageOf(bodyOnly), /user "bob" may not pull from team-a\/app/);
+    const conflict = await send(stack, 'POST', `${start}?mount=${D('e')}&from=bob/stolen`, { auth: basic('bob'), contentType: `${FORM.toUpperCase()}; charset=utf-8`, body: `from=team-a/app` });
+    assert.equal(conflict.status, 403, conflict.body);
+    assert.equal(stack.forwarded.length, before, 'nothing reached the registry');
+    assert.deepEqual(
+      stack.audit.map((e) => [e.action, e.user, e.repository, e.digest, e.from, e.status]),
+      [
+        ['mount', 'bob', 'bob/stolen', D('e'), 'team-a/app', 403],
+        ['mount', 'bob', 'bob/stolen', D('e'), 'team-a/app', 403],
+      ],
+      'the audit lines name what the registry would have acted on',
+    );
+
+    const allowed = await send(stack, 'POST', start, { auth: basic('bob'), contentType: FORM, body: `mount=${D('e')}&from=public/base` });
+    assert.equal(allowed.status, 200, allowed.body);
+    assert.deepEqual(stack.forwarded.at(-1), { method: 'POST', url: start, body: `mount=${D('e')}&from=public/base`, authorization: undefined }, 'forwarded as read');
+    const twoAllowed = await send(stack, 'POST', `${start}?mount=${D('e')}&from=bob/tool`, { auth: basic('bob'), contentType: FORM, body: 'from=public/base' });
+    assert.equal(twoAllowed.status, 400, 'differing values are refused even when each is allowed');
+    assert.match(messageOf(twoAllowed), /"from" is given more than once with different values/);
+    const multipart = await send(stack, 'POST', start, { auth: basic('bob'), contentType: 'multipart/form-data; boundary=x', body: '--x\r\nContent-Disposition: form-data; name="from"\r\n\r\nteam-a/app\r\n--x--\r\n' });
+    assert.equal(multipart.status, 400);
+    const turkish = await send(stack, 'POST', start, { auth: basic('bob'), contentType: 'appl\u00c4\u00b0cation/x-www-form-urlencoded', body: `mount=${D('e')}&from=team-a/app` });
+    assert.equal(turkish.status, 400, 'Go lower-cases a UTF-8 "İ" to "i": the registry would read this as a form');
+    const tooLarge = await send(stack, 'POST', start, { auth: basic('bob'), contentType: FORM, body: 'x'.repeat(20_000) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(stack.forwarded.length, before + 1);
+  });
+
+  test('a query the registry reads otherwise than URLSearchParams does is read as the registry reads it', async () => {
+    // Go skips a pair with a broken escape or a ";", so the registry mounts from the second `from`.
+    for (const query of [`mount=${D('e')}&from=%zz&from=team-a/app`, `mount=${D('e')}&from;x=1&from=team-a/app`, `mount=${D('e')}&fr%6Fm=team-a/app`]) {
+      const answer = await send(stack, 'POST', `/v2/bob/stolen/blobs/uploads/?${query}`, { auth: basic('bob') });
+      assert.equal(answer.status, 403, `${query}: ${answer.body}`);
+    }
+  });
+
+  test('property: parameters in query and form body, duplicated or conflicting, never take a mount to a repository bob may not pull', async () => {
+    const pair = fc.constantFrom(
+      `mount=${D('e')}`, 'mount=', 'from=team-a/app', 'from=bob/stolen', 'from=public/base', 'from=', 'from=%zz', 'from;=team-a/app', 'from=team-a/app;',
+      'fr%6Fm=team-a/app', 'from=team-a%2Fapp', 'from=team-a/app%', '+from=team-a/app', 'from=TEAM-A/app', 'from=localhost:5000/team-a/app', `digest=${D('f')}`, '',
+    );
+    const fields = fc.array(pair, { maxLength: 4 }).map((p) => p.join('&'));
+    const contentType = fc.constantFrom(undefined, 'application/x-www-form-urlencoded', 'Application/X-WWW-Form-Urlencoded; charset=utf-8', ' application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'text/plain');
+    const start = '/v2/bob/stolen/blobs/uploads/';
+    await fc.assert(
+      fc.asyncProperty(fields, fc.option(fields, { nil: undefined }), contentType, async (query, body, type) => {
+        const before = stack.forwarded.length;
+        const path = query ? `${start}?${query}` : start;
+        const answer = await send(stack, 'POST', path, { auth: basic('bob'), body, contentType: type });
+        if (stack.forwarded.length === before) return;
+        assert.equal(answer.status, 200);
+        assert.ok(!type?.startsWith('multipart'), 'a multipart body reached the registry');
+        const form = type?.trim().toLowerCase().startsWith('application/x-www-form-urlencoded') ? (body ?? '') : '';
+        const from = goFormValue(form, query, 'from');
+        const mount = goFormValue(form, query, 'mount');
+        if (from !== '' && mount !== '') assert.match(from, /^(bob|public)\//, `the registry mounts from ${from}`);
+        assert.deepEqual([stack.forwarded.at(-1)!.url, stack.forwarded.at(-1)!.body], [path, body ?? ''], 'forwarded as authorized');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test("the catalog lists only what the caller may pull, in pages with a Link that continues", async () => {
     const page = async (auth: string, query: string) => {
       const answer = await send(stack, 'GET', `/v2/_catalog${query}`, { auth });
@@ -339,6 +434,27 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     assert.equal((await send(stack, 'DELETE', '/v2/team-a/app/manifests/v1', { auth: basic('alice') })).status, 403);
   });
 
+  test("protected tags protect what they point to: an index's platform manifests and their blobs", async () => {
+    const del = (user: string, what: string) => send(stack, 'DELETE', `/v2/team-a/app/${what}`, { auth: basic(user) });
+    const refusals: [string, RegExp][] = [
+      [`manifests/${digestOf(INDEX_BODY)}`, /is the manifest of the protected tag "v2" of team-a\/app/],
+      [`manifests/${D('1')}`, /is a platform manifest of the protected tag "v2"/],
+      [`manifests/${D('2')}`, /is a platform manifest of the protected tag "v2"/],
+      [`blobs/${D('3')}`, /is a blob of the protected tag "v2"/],
+      [`blobs/${D('6')}`, /is a blob of the protected tag "v2"/],
+    ];
+    const before = stack.forwarded.length;
+    for (const [what, message] of refusals) {
+      const answer = await del('alice', what);
+      assert.equal(answer.status, 403, `${what}: ${answer.body}`);
+      assert.match(messageOf(answer), message, what);
+    }
+    assert.equal(stack.forwarded.length, before, 'nothing was deleted');
+    assert.equal((await del('alice', `blobs/${D('9')}`)).status, 200, 'a blob no protected tag needs');
+    assert.equal((await del('alice', `manifests/${D('9')}`)).status, 200, 'a manifest no protected tag needs');
+    for (const [what] of refusals) assert.equal((await del('root', what)).status, 200, `exempt: ${what}`);
+  });
+
   test('the audit trail: changes with user, client, repository, tag, digest, status, bytes; failed logins; no challenges', async () => {
     stack.audit.length = 0;
     const body = '{"schemaVersion":2,"audit":true}';
@@ -360,6 +476,35 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     assert.deepEqual([failed!.event, failed!.user, failed!.status, failed!.reason], ['login-failed', 'alice', 401, 'invalid username or password']);
     assert.deepEqual([uploaded!.action, uploaded!.digest], ['upload', digestOf('layer')]);
     assert.ok(!JSON.stringify(stack.audit).includes('guess'), 'a password reached the audit log');
+  });
+});
+
+describe('every refused write and every failed login leaves one audit line', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startPipeline('private', SPEC_RULES, PROTECTED);
+  });
+  after(() => stack.close());
+
+  test('writes the gate cannot classify, refused upload steps, and user names with control characters', async () => {
+    stack.audit.length = 0;
+    assert.equal((await send(stack, 'PUT', '/v2/alice/x/manifests/a%22b', { auth: basic('alice'), body: '{}' })).status, 403);
+    assert.equal((await send(stack, 'PATCH', '/v2/team-b/app/blobs/uploads/u1', { auth: basic('alice'), body: 'layer' })).status, 403);
+    assert.equal((await send(stack, 'POST', '/v2/team-b/app/blobs/uploads/', { auth: basic('alice') })).status, 403);
+    const names = ['alice\nforged', '\u001b[31malice', 'alice\u2028x'];
+    for (const user of names) assert.equal((await send(stack, 'GET', '/v2/alice/x/manifests/t', { auth: basic(user, 'alice-pw') })).status, 401, JSON.stringify(user));
+    // A first challenge and an allowed upload step are not events.
+    await send(stack, 'PUT', '/v2/alice/x/manifests/a%22b', { body: '{}' });
+    await send(stack, 'PATCH', '/v2/alice/x/blobs/uploads/u1', { auth: basic('alice'), body: 'layer' });
+    assert.deepEqual(
+      stack.audit.map((e) => [e.event, e.action, e.user, e.method, e.path, e.repository, e.status]),
+      [
+        ['change', 'write', 'alice', 'PUT', '/v2/alice/x/manifests/a%22b', undefined, 403],
+        ['change', 'upload', 'alice', 'PATCH', undefined, 'team-b/app', 403],
+        ['change', 'upload', 'alice', 'POST', undefined, 'team-b/app', 403],
+        ...names.map((user) => ['login-failed', 'login', user, undefined, undefined, undefined, 401]),
+      ],
+    );
   });
 });
 
@@ -399,6 +544,28 @@ describe('without "access", each auth mode decides exactly as before rules exist
   }
 });
 
+test('a Host the proxy has no name for is 421, and no realm or service ever names it; probes are answered for any host', async (t) => {
+  const stack = await startPipeline('read-public', null);
+  t.after(() => stack.close());
+  const port = stack.url.port;
+  for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.2:${port}`, `[::1]:${port}`, `localhost.evil:${port}`]) {
+    for (const path of ['/v2/', '/token?service=x', '/v2/public/base/manifests/t']) {
+      const answer = await send(stack, 'GET', path, { host });
+      assert.equal(answer.status, 421, `${host} ${path}`);
+      assert.equal(codeOf(answer), 'MISDIRECTED');
+      assert.equal(answer.headers['www-authenticate'], undefined);
+      assert.ok(!answer.body.includes('evil'), answer.body);
+    }
+    assert.equal((await send(stack, 'GET', '/healthz', { host })).status, 200);
+  }
+  // The default self-signed names: localhost and 127.0.0.1, any port, any case, a trailing dot.
+  for (const host of [`localhost:${port}`, `LOCALHOST.:${port}`, '127.0.0.1']) {
+    const answer = await send(stack, 'GET', '/v2/', { host });
+    assert.equal(answer.status, 401, host);
+    assert.match(String(answer.headers['www-authenticate']), new RegExp(`realm="http://${host.replace(/[.]/g, '\\.')}/token"`));
+  }
+});
+
 test('/readyz: unready is 503 and wins over degraded; degraded is 200 with its reasons; else ready', async (t) => {
   const rows: Array<[{ unready?: string[]; degraded?: string[] }, number, unknown]> = [
     [{}, 200, { status: 'ready' }],
@@ -412,4 +579,19 @@ test('/readyz: unready is 503 and wins over degraded; degraded is 200 with its r
     assert.equal(answer.status, status, JSON.stringify(health));
     assert.deepEqual(JSON.parse(answer.body), body);
   }
+});
+
+test('/readyz tells its reasons (internal addresses) only to callers on this host', async (t) => {
+  const reasons = { unready: ['registry at 10.1.2.3:5000 unreachable (ECONNREFUSED)'], degraded: ['Redis unreachable for cache invalidations (redis://10.1.2.4:6379/0)'] };
+  const stack = await startPipeline('private', null, [], reasons, { trustedProxies: ['127.0.0.1/32'] });
+  t.after(() => stack.close());
+  const from = (client: string) => send(stack, 'GET', '/readyz', { headers: { 'x-forwarded-for': client } });
+  const remote = await from('203.0.113.5');
+  assert.equal(remote.status, 503);
+  assert.deepEqual(JSON.parse(remote.body), { status: 'unready' });
+  const local = await from('127.0.0.1');
+  assert.deepEqual(JSON.parse(local.body), { status: 'unready', reasons: reasons.unready });
+  const degraded = await startPipeline('private', null, [], { degraded: reasons.degraded }, { trustedProxies: ['127.0.0.1/32'] });
+  t.after(() => degraded.close());
+  assert.deepEqual(JSON.parse((await send(degraded, 'GET', '/readyz', { headers: { 'x-forwarded-for': '2001:db8::1' } })).body), { status: 'degraded' });
 });

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { parseAuthorization } from '../../src/auth/credentials.js';
 import { formatScope, isRepositoryName, parseScope } from '../../src/registry/scope.js';
+import { registryParams } from '../../src/registry/inputs.js';
 import { classifyRequest } from '../../src/registry/route.js';
 import { TokenAuthority } from '../../src/auth/token.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
@@ -60,7 +61,7 @@ test('routes: a path the classifier accepts has no segment the registry would re
   fc.assert(
     fc.property(method, fc.array(segment, { maxLength: 8 }), fc.string({ maxLength: 40 }), (m, segments, query) => {
       const path = `/v2/${segments.join('/')}`;
-      const route = classifyRequest(m, path, new URLSearchParams(query));
+      const route = classifyRequest(m, path, registryParams(query));
       if (route.kind !== 'repository') return;
       assert.ok(isRepositoryName(route.name), route.name);
       const decoded = decodeURIComponent(path);
@@ -72,7 +73,7 @@ test('routes: a path the classifier accepts has no segment the registry would re
   );
   fc.assert(
     fc.property(fc.string({ maxLength: 300 }), method, (path, m) => {
-      classifyRequest(m, path, new URLSearchParams());
+      classifyRequest(m, path, registryParams(''));
     }),
     RUNS,
   );

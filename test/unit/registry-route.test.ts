@@ -1,12 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyRequest, type Route } from '../../src/registry/route.js';
+import { bodyForm, parseGoQuery, registryParams, type RegistryParams } from '../../src/registry/inputs.js';
+
+const q = (fields: Record<string, string> = {}): RegistryParams => registryParams(new URLSearchParams(fields).toString());
 
 const D = 'sha256:' + 'a'.repeat(64);
 const ACTIONS: Record<string, string[]> = { pull: ['pull'], push: ['pull', 'push'], delete: ['delete'] };
 const repo = (name: string, action: string) => [{ type: 'repository', name, actions: ACTIONS[action]! }];
-const accessForRequest = (method: string, path: string, query = new URLSearchParams()): Route => classifyRequest(method, path, query);
-const needs = (method: string, path: string, query: URLSearchParams) => {
+const accessForRequest = (method: string, path: string, query = q()): Route => classifyRequest(method, path, query);
+const needs = (method: string, path: string, query: RegistryParams) => {
   const route = classifyRequest(method, path, query);
   return route.kind === 'repository' ? route.needs : null;
 };
@@ -107,24 +110,67 @@ test('methods without a registry meaning are unknown', () => {
 });
 
 test('a cross-repository mount also needs pull on the source repository', () => {
-  const query = new URLSearchParams({ mount: D, from: 'team/base' });
+  const query = q({ mount: D, from: 'team/base' });
   assert.deepEqual(needs('POST', '/v2/team/app/blobs/uploads/', query), [...repo('team/app', 'push'), ...repo('team/base', 'pull')]);
 });
 
+test('a mount from a source the rules cannot name is unknown (the registry would also take a host part)', () => {
+  for (const from of ['../x', 'localhost:5000/x', 'Team/base', 'a//b']) {
+    assert.deepEqual(accessForRequest('POST', '/v2/team/app/blobs/uploads/', q({ mount: D, from })), { kind: 'unknown' }, from);
+  }
+});
+
+test('every source given, in the query or the form body, is asked; the registry acts on the body first', () => {
+  const params = registryParams(`mount=${D}&from=bob/stolen`, Buffer.from(`mount=${D}&from=secret/x`));
+  assert.deepEqual(needs('POST', '/v2/bob/q/blobs/uploads/', params), [...repo('bob/q', 'push'), ...repo('secret/x', 'pull'), ...repo('bob/stolen', 'pull')]);
+  assert.equal(params.value('from'), 'secret/x');
+  assert.equal(params.conflict, 'from');
+  const bodyOnly = registryParams('', Buffer.from(`mount=${D}&from=secret/x`));
+  assert.deepEqual(needs('POST', '/v2/bob/q/blobs/uploads/', bodyOnly), [...repo('bob/q', 'push'), ...repo('secret/x', 'pull')]);
+  assert.equal(bodyOnly.conflict, null);
+});
+
 test('a manifest reference is a tag or a digest', () => {
-  const tagged = classifyRequest('PUT', '/v2/a/manifests/v1.0', new URLSearchParams());
+  const tagged = classifyRequest('PUT', '/v2/a/manifests/v1.0', q());
   assert.ok(tagged.kind === 'repository' && tagged.tag === 'v1.0' && tagged.reference === 'v1.0');
-  const byDigest = classifyRequest('DELETE', `/v2/a/manifests/${D}`, new URLSearchParams());
+  const byDigest = classifyRequest('DELETE', `/v2/a/manifests/${D}`, q());
   assert.ok(byDigest.kind === 'repository' && byDigest.tag === null && byDigest.reference === D);
-  const blob = classifyRequest('GET', `/v2/a/blobs/${D}`, new URLSearchParams());
+  const blob = classifyRequest('GET', `/v2/a/blobs/${D}`, q());
   assert.ok(blob.kind === 'repository' && blob.tag === null);
 });
 
 test('no extra access when it is not a mount', () => {
-  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ digest: D }))!.slice(1), []);
-  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ from: 'base' }))!.slice(1), []);
-  assert.deepEqual(needs('PUT', '/v2/app/blobs/uploads/u1', new URLSearchParams({ mount: D, from: 'base' }))!.slice(1), []);
-  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', new URLSearchParams({ mount: D, from: '../x' }))!.slice(1), []);
-  assert.equal(needs('POST', '/v2/a%2fb/blobs/uploads/', new URLSearchParams({ mount: D, from: 'x' })), null);
-  assert.deepEqual(needs('GET', '/v2/app/tags/list', new URLSearchParams({ n: '10', last: 'x' })), repo('app', 'pull'));
+  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', q({ digest: D }))!.slice(1), []);
+  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', q({ from: 'base' }))!.slice(1), []);
+  assert.deepEqual(needs('PUT', '/v2/app/blobs/uploads/u1', q({ mount: D, from: 'base' }))!.slice(1), []);
+  assert.deepEqual(needs('POST', '/v2/app/blobs/uploads/', q({ mount: '', from: 'x' }))!.slice(1), [], 'the registry mounts only when both are non-empty');
+  assert.equal(needs('POST', '/v2/a%2fb/blobs/uploads/', q({ mount: D, from: 'x' })), null);
+  assert.deepEqual(needs('GET', '/v2/app/tags/list', q({ n: '10', last: 'x' })), repo('app', 'pull'));
+});
+
+test("parameters are parsed as Go's url.ParseQuery parses them", () => {
+  const rows: [string, Record<string, string[]>][] = [
+    ['a=1&a=2&b', { a: ['1', '2'], b: [''] }],
+    ['a=%zz&a=2', { a: ['2'] }],
+    ['a;b=1&a=2', { a: ['2'] }],
+    ['a=1;&a=2', { a: ['2'] }],
+    ['fr%6Fm=x+y%2Fz', { from: ['x y/z'] }],
+    ['&&=v&k=', { '': ['v'], k: [''] }],
+    ['a=%', {}],
+  ];
+  for (const [text, expected] of rows) assert.deepEqual(Object.fromEntries(parseGoQuery(text)), expected, text);
+});
+
+test('which bodies Go reads as a form', () => {
+  const rows: [string, string | undefined, string][] = [
+    ['POST', 'application/x-www-form-urlencoded', 'urlencoded'],
+    ['PATCH', ' Application/X-WWW-Form-Urlencoded ; charset=utf-8', 'urlencoded'],
+    ['PUT', 'application/x-www-form-urlencoded;', 'urlencoded'],
+    ['GET', 'application/x-www-form-urlencoded', 'none'],
+    ['DELETE', 'multipart/form-data; boundary=x', 'multipart'],
+    ['POST', 'application/octet-stream', 'none'],
+    ['POST', undefined, 'none'],
+    ['POST', 'appl\u00c4\u00b0cation/x-www-form-urlencoded', 'unreadable'],
+  ];
+  for (const [method, contentType, form] of rows) assert.equal(bodyForm(method, contentType), form, `${method} ${contentType}`);
 });

@@ -11,10 +11,15 @@
  * - The account key, its URL and the certificate live in Redis; the disk keeps a copy, which is
  *   what a replica starts from when Redis is away. A new certificate is announced on a channel
  *   and every replica swaps it in for new connections.
+ * - The account key, the certificate with its key and the challenge answers are sealed
+ *   (state/secret-box.ts): one planted in Redis would get an attacker's certificate served, or
+ *   make the fleet answer an attacker's order for our names. What does not open is refused.
  */
 import { randomBytes } from 'node:crypto';
 import { crypto as acmeCrypto } from 'acme-client';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../../observe/logger.js';
+import type { SecretBox } from '../../state/secret-box.js';
 import type { CertificatePair } from '../certificate.js';
 import type { AcmeStorage, AcmeStore, StoredAccount, StoredCertificate } from './storage.js';
 
@@ -47,8 +52,10 @@ export class AcmeFleet implements ChallengeShare {
     private readonly redis: Redis,
     private readonly subscriber: Redis,
     disk: AcmeStorage,
+    private readonly box: SecretBox,
+    private readonly logger: Logger,
   ) {
-    this.store = new FleetStore(redis, disk);
+    this.store = new FleetStore(redis, disk, box, logger);
   }
 
   /** The lock for one order, or null while another replica holds it. Redis errors are thrown: renewal waits. */
@@ -80,11 +87,14 @@ export class AcmeFleet implements ChallengeShare {
   }
 
   async publish(kind: 'http-01' | 'tls-alpn-01', name: string, value: string): Promise<void> {
-    await this.redis.set(challengeKey(kind, name), value, 'EX', CHALLENGE_TTL_SECONDS);
+    const key = challengeKey(kind, name);
+    await this.redis.set(key, this.box.seal(key, value), 'EX', CHALLENGE_TTL_SECONDS);
   }
 
   async lookup(kind: 'http-01' | 'tls-alpn-01', name: string): Promise<string | null> {
-    return this.redis.get(challengeKey(kind, name)).catch(() => null);
+    const key = challengeKey(kind, name);
+    const stored = await this.redis.get(key).catch(() => null);
+    return stored === null ? null : opened(this.box, key, stored, this.logger);
   }
 
   async withdraw(kind: 'http-01' | 'tls-alpn-01', name: string): Promise<void> {
@@ -101,6 +111,16 @@ function challengeKey(kind: string, name: string): string {
   return `${PREFIX}${kind}:${name.toLowerCase()}`;
 }
 
+/** The plain value, or null (with one line) when it was not sealed by this fleet. */
+function opened(box: SecretBox, key: string, stored: string, logger: Logger): string | null {
+  try {
+    return box.open(key, stored);
+  } catch (err) {
+    logger.warn(`Redis key ${key} is refused: ${(err as Error).message}; check that every replica has the same redisOptions.secretKey(File), and who else writes to this Redis`);
+    return null;
+  }
+}
+
 /**
  * Redis first, the disk as the copy: what is written goes to both; what is read comes from Redis
  * while it answers, else from the disk (a replica restarted during an outage still serves the
@@ -110,6 +130,8 @@ class FleetStore implements AcmeStore {
   constructor(
     private readonly redis: Redis,
     private readonly disk: AcmeStorage,
+    private readonly box: SecretBox,
+    private readonly logger: Logger,
   ) {}
 
   init(): Promise<void> {
@@ -119,11 +141,13 @@ class FleetStore implements AcmeStore {
   /** The first replica's key becomes the fleet's (SET NX), as for the token signing key. */
   async account(directoryUrl: string): Promise<StoredAccount> {
     const keyName = `${PREFIX}account-key`;
-    let keyPem = await this.redis.get(keyName);
-    if (keyPem === null) {
-      await this.redis.set(keyName, (await acmeCrypto.createPrivateEcdsaKey('P-256')).toString(), 'NX');
-      keyPem = (await this.redis.get(keyName))!;
+    let stored = await this.redis.get(keyName);
+    if (stored === null) {
+      await this.redis.set(keyName, this.box.seal(keyName, (await acmeCrypto.createPrivateEcdsaKey('P-256')).toString()), 'NX');
+      stored = (await this.redis.get(keyName))!;
     }
+    const keyPem = opened(this.box, keyName, stored, this.logger);
+    if (keyPem === null) throw new Error(`the ACME account key in Redis (${keyName}) is refused; if every replica has the same redisOptions.secretKey(File), delete it (a new account is made)`);
     const url = await this.redis.hget(`${PREFIX}account-urls`, directoryUrl);
     return { keyPem, url };
   }
@@ -134,12 +158,14 @@ class FleetStore implements AcmeStore {
   }
 
   async certificate(): Promise<StoredCertificate | null> {
-    let text: string | null;
+    const key = `${PREFIX}certificate`;
+    let stored: string | null;
     try {
-      text = await this.redis.get(`${PREFIX}certificate`);
+      stored = await this.redis.get(key);
     } catch {
       return this.disk.certificate();
     }
+    const text = stored === null ? null : opened(this.box, key, stored, this.logger);
     if (text === null) return this.disk.certificate();
     try {
       const parsed = JSON.parse(text) as { certPem: string; keyPem: string; directoryUrl: string };
@@ -151,7 +177,8 @@ class FleetStore implements AcmeStore {
   }
 
   async saveCertificate(stored: StoredCertificate): Promise<void> {
-    await this.redis.set(`${PREFIX}certificate`, JSON.stringify({ ...stored.pair, directoryUrl: stored.directoryUrl }));
+    const key = `${PREFIX}certificate`;
+    await this.redis.set(key, this.box.seal(key, JSON.stringify({ ...stored.pair, directoryUrl: stored.directoryUrl })));
     await this.disk.saveCertificate(stored);
   }
 }
