@@ -180,6 +180,35 @@ describe('access rules with real clients', () => {
     assert.match(still.head, new RegExp(`docker-content-digest: ${imageA.manifestDigest}`, 'i'));
   });
 
+  test("a protected index protects its platform manifests and their blobs: alice may not delete them, root may", async () => {
+    // alice may delete in alice/**; the protection of v* binds her there too.
+    for (const [image, tag] of [[imageA, 'a'], [imageC, 'c']] as const) {
+      await skopeoCopy(image.ociRef, `docker://${stack.host}/alice/idx:${tag}`, { destCreds: ALICE, certDir: stack.certDir });
+    }
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [imageA, imageC].map((image) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.manifestDigest, size: image.manifestSize, platform: { architecture: 'amd64', os: 'linux' } })),
+    });
+    const indexFile = path.join(work, 'index.json');
+    await writeFile(indexFile, index);
+    const put = await curl(`${stack.url}/v2/alice/idx/manifests/v2`, ALICE, '-X', 'PUT', '-H', 'Content-Type: application/vnd.oci.image.index.v1+json', '--data-binary', `@${indexFile}`);
+    assert.equal(put.status, 201, put.body);
+
+    const del = (creds: { user: string; pass: string }, what: string) => curl(`${stack.url}/v2/alice/idx/${what}`, creds, '-X', 'DELETE');
+    const child = await del(ALICE, `manifests/${imageC.manifestDigest}`);
+    assert.equal(child.status, 403, child.body);
+    assert.match(child.body, /is a platform manifest of the protected tag \\"v2\\" of alice\/idx/);
+    const layer = await del(ALICE, `blobs/${imageC.layerDigests[1]}`);
+    assert.equal(layer.status, 403, layer.body);
+    assert.match(layer.body, /is a blob of the protected tag/);
+    const inspect = await skopeo(['inspect', '--raw', '--cert-dir', stack.certDir, '--creds', `${ROOT.user}:${ROOT.pass}`, `docker://${stack.host}/alice/idx@${imageC.manifestDigest}`], { redact: [ROOT.pass] });
+    assert.equal(inspect.code, 0, 'the platform manifest is still there');
+
+    const byRoot = await del(ROOT, `manifests/${imageC.manifestDigest}`);
+    assert.equal(byRoot.status, 202, byRoot.body);
+  });
+
   test('path tricks and cross-repository mounts cannot reach a repository a rule denies; what is authorized is what the registry gets', async () => {
     const manifest = await readFile(path.join(imageB.layoutDir, 'blobs', 'sha256', imageB.manifestDigest.slice('sha256:'.length)));
     const manifestFile = path.join(work, 'manifest.json');
@@ -262,7 +291,7 @@ describe('access rules with real clients', () => {
       seen.push(...body.repositories);
       next = /^link: <([^>]+)>; rel="next"/im.exec(page.head)?.[1] ?? null;
     }
-    assert.deepEqual(seen, ['alice/tool', 'public/base', 'team-a/app']);
+    assert.deepEqual(seen, ['alice/idx', 'alice/tool', 'public/base', 'team-a/app']);
     const all = JSON.parse((await curl(`${stack.url}/v2/_catalog`, ROOT)).body) as { repositories: string[] };
     assert.ok(all.repositories.includes('team-b/app'), 'root sees everything');
   });
