@@ -3,8 +3,8 @@ import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Config } from './config/types.js';
 import type { Logger } from './observe/logger.js';
-import type { AuthGate, FailedLogin, PasswordVerifier, TokenService } from './auth/gate.js';
-import type { LoginGuard } from './auth/login-guard.js';
+import type { AuthGate, FailedLogin, TokenService } from './auth/gate.js';
+import type { Identifier } from './auth/identify.js';
 import type { AccessPolicy } from './access/policy.js';
 import type { ProtectedTags } from './access/protected-tags.js';
 import type { Caller } from './access/rules.js';
@@ -38,9 +38,8 @@ export interface PipelineDeps {
   policy: AccessPolicy;
   protectedTags: ProtectedTags;
   audit: AuditSink;
-  users: PasswordVerifier | null;
   /** Null with auth "none": nobody logs in. */
-  logins: LoginGuard | null;
+  identifier: Identifier | null;
   /** Null when the proxy issues no tokens (auth "none" or challenge "basic"). */
   authority: TokenAuthority | null;
   forwarder: Forwarder;
@@ -321,8 +320,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const ctx: TokenEndpointContext = {
       mode: config.auth.mode,
       policy,
-      users: deps.users!,
-      logins: deps.logins!,
+      identifier: deps.identifier!,
       client: x.view.clientIp,
       authority: deps.authority!,
       expectedService: tokenService(x.view).service,
@@ -381,7 +379,8 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
   const authOutcome = (x: Exchange): AuthOutcome | undefined => {
     if (x.failedLogin) {
       if (x.res.statusCode === 429) return 'limited';
-      return deps.users?.stamp(x.failedLogin.user) === null ? 'unknown_user' : 'bad_password';
+      if (x.res.statusCode === 503) return 'unavailable';
+      return deps.identifier?.knows(x.failedLogin.user) ? 'bad_password' : 'unknown_user';
     }
     if (!x.identified) return undefined;
     return x.res.statusCode === 401 ? 'token_refused' : 'ok';

@@ -8,7 +8,6 @@ import { upstreamProbe, watchUpstreamAtStart } from './observe/health.js';
 import { createPipeline } from './pipeline.js';
 import { AuthGate } from './auth/gate.js';
 import { TokenAuthority } from './auth/token.js';
-import { UserStore } from './auth/users.js';
 import { VerifyPool } from './auth/verify-pool.js';
 import { FileKeyStore } from './state/signing-key.js';
 import { RedisKeyStore } from './state/redis-key-store.js';
@@ -20,7 +19,8 @@ import { AccessRules, rulesForMode } from './access/rules.js';
 import { GroupDirectory } from './access/groups.js';
 import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog } from './audit/audit-log.js';
-import { LoginGuard } from './auth/login-guard.js';
+import { Identifier } from './auth/identify.js';
+import { createSources } from './auth/sources/create.js';
 import { connectAtStart, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
@@ -60,7 +60,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   await prepareStateDir(config.stateDir);
   const authenticates = config.auth.mode !== 'none';
   const pool = authenticates ? new VerifyPool() : null;
-  const users = pool ? await UserStore.open(config.auth.htpasswdFile, { logger, pool, selfCommand: options.selfCommand }) : null;
+  const sources = pool ? await createSources(config.auth, { logger, pool, ...(options.selfCommand ? { selfCommand: options.selfCommand } : {}) }) : null;
   const redis = await redisTarget(config);
   const authority =
     authenticates && config.auth.challenge === 'token'
@@ -72,7 +72,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   // Failed logins count together across replicas through Redis; memory stands in while it is away.
   const redisHealth = new RedisHealth();
   const loginRedis =
-    users && redis
+    sources && redis
       ? redisHealth.watch(
           redisClient(redis, 1),
           'failed-login counts',
@@ -82,7 +82,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
         )
       : null;
   if (loginRedis && redis) await connectAtStart([loginRedis], redis, 'the failed-login counts');
-  const logins = users ? new LoginGuard(config.loginLimits, users, loginRedis) : null;
+  const identifier = sources ? new Identifier(sources, config.loginLimits, loginRedis) : null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
   const protectedTags = new ProtectedTags(config.protectedTags);
@@ -101,13 +101,12 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const handler = createPipeline({
     config,
     logger,
-    gate: new AuthGate(config.auth, users, logins, authority, policy),
+    gate: new AuthGate(config.auth, identifier, authority, policy),
     policy,
     protectedTags,
     audit,
     upstream: new UpstreamClient(config.upstream, config.upstreamTimeoutSeconds * 1000),
-    users,
-    logins,
+    identifier,
     authority,
     forwarder,
     cache,
@@ -124,7 +123,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     },
     degraded: () => {
       const cert = tls.readiness().degraded;
-      return cert ? [cert, ...redisHealth.reasons()] : redisHealth.reasons();
+      return [...(cert ? [cert] : []), ...redisHealth.reasons(), ...(identifier?.degraded() ?? [])];
     },
   });
 
@@ -188,7 +187,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     policy.replace(new AccessRules(next.access ?? rulesForMode(config.auth.mode)), groups, next.auth.publicCatalog);
     protectedTags.replace(next.protectedTags);
     logger.level = next.log.level;
-    await users?.reload();
+    await identifier?.reload();
     tls.reread();
     running = withReloaded(running, next);
     return plan;
@@ -214,7 +213,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       forwarder.close();
       fanout?.close();
       await tls.close();
-      await users?.close();
+      await identifier?.close();
       loginRedis?.disconnect();
       await groups.close();
       await audit.close();

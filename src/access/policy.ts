@@ -21,8 +21,10 @@ export class AccessPolicy {
     this.publicCatalog = publicCatalog;
   }
 
-  caller(user: string | null): Caller {
-    return { user, groups: this.groups.groupsOf(user) };
+  /** `sourceGroups`: what the identity's source (a directory) says, added to the configured groups. */
+  caller(user: string | null, sourceGroups: readonly string[] = []): Caller {
+    const configured = this.groups.groupsOf(user);
+    return { user, groups: sourceGroups.length ? new Set([...configured, ...sourceGroups]) : configured };
   }
 
   /**

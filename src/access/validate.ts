@@ -9,11 +9,13 @@ export function accessProblems(c: Config): string[] {
     problems.push('access: rules need users; set auth.mode to "private" or "read-public" (rules replace what the mode allows), or remove access');
   }
   const knownGroups = new Set(Object.keys(c.groups));
+  // A directory names its groups itself; only without one can an unknown name be a typo.
+  const groupsFromSources = c.auth.sources.some((s) => s.type === 'ldap');
   const checkWho = (who: string[], path: string): void => {
     who.forEach((subject, j) => {
       const problem = subjectProblem(subject);
       if (problem) problems.push(`${path}[${j}]: ${problem}`);
-      else if (subject.startsWith('group:') && c.groupsFile === null && !knownGroups.has(subject.slice(6))) {
+      else if (subject.startsWith('group:') && c.groupsFile === null && !groupsFromSources && !knownGroups.has(subject.slice(6))) {
         problems.push(`${path}[${j}]: group "${subject.slice(6)}" is not defined; add it to "groups" or set "groupsFile"`);
       }
     });

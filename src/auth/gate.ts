@@ -8,17 +8,7 @@ import { formatScope, type Access } from '../registry/scope.js';
 import { parseAuthorization, type Credentials } from './credentials.js';
 import { covers, type TokenAuthority } from './token.js';
 import { basicChallenge, bearerChallenge } from './challenge.js';
-import type { LoginGuard } from './login-guard.js';
-
-/** What the gate needs of the user table (UserStore; a fake in table tests). */
-export interface PasswordVerifier {
-  /** May reject with VerifyBusyError when the bcrypt pool is saturated. */
-  verify(user: string, password: string): Promise<boolean>;
-  /** The user's current credential stamp, null when the user is not in the table. */
-  stamp(user: string): string | null;
-  /** This exact pair was verified a moment ago: no check, no limits needed. */
-  remembered(user: string, password: string): boolean;
-}
+import type { Identifier } from './identify.js';
 
 export interface FailedLogin {
   user: string;
@@ -49,21 +39,24 @@ export type Verdict = Decided & { presented: boolean };
 
 interface Identity {
   subject: string | null;
+  /** Groups from the identity's source (a directory), added to the configured ones. */
+  groups?: readonly string[];
   /** Set when the caller came with a token: it may do at most what the token says. */
   tokenAccess?: readonly Access[];
 }
 
 /**
  * identify → authorize for one /v2/ request whose route the pipeline has decided. Basic
- * credentials are checked against htpasswd (cached after the first success); Bearer tokens for
- * signature, expiry and service, then for covering the request. Either way the access rules are
- * asked too, on every request: a token never outlives a rule that was tightened.
+ * credentials go through the identify chain (auth/identify.ts); Bearer tokens are checked for
+ * signature, expiry and service, by the source that issued them, then for covering the request.
+ * Either way the access rules are asked too, on every request: a token never outlives a rule that
+ * was tightened.
  */
 export class AuthGate {
   constructor(
     private readonly auth: AuthConfig,
-    private readonly users: PasswordVerifier | null,
-    private readonly logins: LoginGuard | null,
+    /** Null with auth "none": nobody logs in. */
+    private readonly identifier: Identifier | null,
     private readonly authority: TokenAuthority | null,
     private readonly policy: AccessPolicy,
   ) {}
@@ -80,7 +73,7 @@ export class AuthGate {
     const identified = await this.identify(credentials, token, client);
     if ('deny' in identified) return identified.deny;
     const identity = identified;
-    const caller = this.policy.caller(identity.subject);
+    const caller = this.policy.caller(identity.subject, identity.groups);
     const pass: Decided = { ok: true, subject: identity.subject, caller };
 
     switch (route.kind) {
@@ -122,13 +115,18 @@ export class AuthGate {
       case 'malformed':
         return { deny: this.unauthorized({ subject: null }, token, [], 'malformed Authorization header') };
       case 'basic': {
-        const outcome = this.logins ? await this.logins.login(credentials.user, credentials.password, client) : ({ ok: false, reason: 'invalid' } as const);
-        if (outcome.ok) return { subject: credentials.user };
-        const failedLogin = { user: credentials.user, reason: outcome.reason === 'limited' ? outcome.message : 'invalid username or password' };
-        if (outcome.reason === 'limited') {
-          return { deny: { ok: false, code: 'TOOMANYREQUESTS', message: outcome.message, retryAfterSeconds: outcome.retryAfterSeconds, subject: null, failedLogin } };
+        if (!this.identifier) return { deny: this.unauthorized({ subject: null }, token, [], 'invalid username or password') };
+        const outcome = await this.identifier.login(credentials.user, credentials.password, client);
+        if (outcome.ok) return { subject: outcome.identity.subject, groups: outcome.identity.groups };
+        const failedLogin = { user: credentials.user, reason: outcome.message };
+        switch (outcome.reason) {
+          case 'limited':
+            return { deny: { ok: false, code: 'TOOMANYREQUESTS', message: outcome.message, retryAfterSeconds: outcome.retryAfterSeconds, subject: null, failedLogin } };
+          case 'unavailable':
+            return { deny: { ok: false, code: 'SOURCE_UNAVAILABLE', message: outcome.message, retryAfterSeconds: 5, subject: null, failedLogin } };
+          case 'invalid':
+            return { deny: { ...this.unauthorized({ subject: null }, token, [], outcome.message), failedLogin } };
         }
-        return { deny: { ...this.unauthorized({ subject: null }, token, [], 'invalid username or password'), failedLogin } };
       }
       case 'bearer': {
         if (!this.authority) return { deny: this.unauthorized({ subject: null }, token, [], 'bearer tokens are not accepted here; use Basic credentials') };
@@ -136,16 +134,16 @@ export class AuthGate {
         if (!verified.ok) {
           return { deny: this.unauthorized({ subject: null }, token, [], `invalid token (${verified.reason})`, 'invalid_token') };
         }
-        // A user removed from htpasswd, or whose password changed, loses the tokens issued before:
+        // A user removed from its source, or whose password changed, loses the tokens issued before:
         // the client then logs in again (and fails, if the password it holds is the old one).
         if (verified.subject !== null) {
-          const current = this.users?.stamp(verified.subject) ?? null;
-          if (current === null || current !== verified.stamp) {
+          const current = this.identifier ? this.identifier.currentStamp(verified.source, verified.subject) : null;
+          if (current !== undefined && (current === null || current !== verified.stamp)) {
             const why = current === null ? `user "${verified.subject}" no longer exists` : `the password of "${verified.subject}" changed`;
             return { deny: this.unauthorized({ subject: null }, token, [], `token no longer valid: ${why}; log in again`, 'invalid_token') };
           }
         }
-        return { subject: verified.subject, tokenAccess: verified.access };
+        return { subject: verified.subject, groups: verified.groups, tokenAccess: verified.access };
       }
     }
   }

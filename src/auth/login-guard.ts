@@ -2,9 +2,11 @@
  * Failed-login limits: what stands between the password check and a guessing loop.
  *
  * - Only failed credential checks count: a bare 401 challenge (every docker session starts with
- *   one) never reaches this module, and the same wrong password from the same client within a
- *   minute (containerd POSTs /token, then GETs it with the same credentials) counts once and is
- *   answered without another bcrypt run.
+ *   one) never reaches this module, a source that is unavailable (a directory down) counts for
+ *   nobody, and the same wrong password from the same client within a minute (containerd POSTs
+ *   /token, then GETs it with the same credentials) counts once and is answered without another
+ *   check. Logins verified a moment ago, and identical checks under way, are answered by the
+ *   identify chain before they get here (auth/identify.ts).
  * - Per user and client: after `failuresPerUser` failures in `windowSeconds`, each further
  *   failure closes that pair for 1, 2, 4 … seconds (at most `maxBackoffSeconds`); a success
  *   opens it again. The same user from another address is not affected: an attacker elsewhere
@@ -23,20 +25,19 @@ import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../config/types.js';
 import { VerifyBusyError } from './verify-pool.js';
-import { ExpiringSet } from './expiring-set.js';
+import { ExpiringMap } from './expiring-map.js';
+import type { Authentication, Identity } from './sources/source.js';
 
 export type LoginLimitsConfig = Config['loginLimits'];
 
 export type LoginOutcome =
-  | { ok: true }
-  | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'limited'; retryAfterSeconds: number; message: string };
+  | { ok: true; identity: Identity }
+  | { ok: false; reason: 'invalid'; message: string }
+  | { ok: false; reason: 'limited'; retryAfterSeconds: number; message: string }
+  | { ok: false; reason: 'unavailable'; message: string };
 
-export interface CredentialChecker {
-  verify(user: string, password: string, client: string): Promise<boolean>;
-  stamp(user: string): string | null;
-  remembered(user: string, password: string): boolean;
-}
+/** One check of a name and secret against the identity sources (the chain; a fake in tests). */
+export type Check = () => Promise<Authentication>;
 
 /** How long the same wrong password from the same client is answered from memory. */
 const REPEAT_MS = 60_000;
@@ -48,12 +49,13 @@ export class LoginGuard {
   private readonly failures: RateLimiterAbstract;
   private readonly cooldowns: RateLimiterAbstract;
   private readonly pace: RateLimiterAbstract;
-  private readonly repeats = new ExpiringSet(REPEAT_MS, MAX_REPEATS);
+  private readonly repeats = new ExpiringMap<true>(REPEAT_MS, MAX_REPEATS);
   private readonly repeatKey = randomBytes(32);
 
+  /** `entryOf`: what the sources hold for a name now (a changed entry makes nothing old a repeat). */
   constructor(
     private readonly limits: LoginLimitsConfig,
-    private readonly users: CredentialChecker,
+    private readonly entryOf: (user: string) => string,
     redis: Redis | null = null,
   ) {
     const make = (keyPrefix: string, points: number, duration: number): RateLimiterAbstract => {
@@ -65,10 +67,10 @@ export class LoginGuard {
     this.pace = make('login-pace', limits.checksPerSecondPerUser, 1);
   }
 
-  /** The one way a password is checked (gate and token service alike). */
-  async login(user: string, password: string, client: string): Promise<LoginOutcome> {
+  /** The one way a secret is checked (gate and token service alike, through the identify chain). */
+  async login(user: string, password: string, client: string, check: Check): Promise<LoginOutcome> {
     try {
-      return await this.check(user, password, client);
+      return await this.guarded(user, password, client, check);
     } catch (err) {
       // More bcrypt checks queued than the pool takes: shed load instead of stalling everyone.
       if (err instanceof VerifyBusyError) return { ok: false, reason: 'limited', retryAfterSeconds: 1, message: 'too many password checks at once, retry shortly' };
@@ -76,17 +78,14 @@ export class LoginGuard {
     }
   }
 
-  private async check(user: string, password: string, client: string): Promise<LoginOutcome> {
-    // A pair verified a moment ago (Basic on every request of a script) costs no counter lookups:
-    // only someone who knows the password can land here, so no limit has anything to stop.
-    if (this.users.remembered(user, password)) return { ok: true };
-    if (!this.limits.enabled) return (await this.users.verify(user, password, client)) ? { ok: true } : { ok: false, reason: 'invalid' };
+  private async guarded(user: string, password: string, client: string, check: Check): Promise<LoginOutcome> {
+    if (!this.limits.enabled) return outcomeOf(await check());
     const pair = `pair:${digest(user, client)}`;
     const address = `client:${digest('', client)}`;
     const everywhere = `user:${digest(user, '')}`;
 
     const repeat = this.repeatOf(user, password, client);
-    if (this.repeats.has(repeat)) return { ok: false, reason: 'invalid' };
+    if (this.repeats.has(repeat)) return INVALID;
 
     const closed = await this.closedFor([pair, address]);
     if (closed > 0) return this.limited(user, client, closed);
@@ -99,14 +98,17 @@ export class LoginGuard {
       }
     }
 
-    if (await this.users.verify(user, password, client)) {
+    const answer = await check();
+    if (answer.ok) {
       await this.failures.delete(pair);
       await this.cooldowns.delete(pair);
-      return { ok: true };
+      return { ok: true, identity: answer.identity };
     }
-    this.repeats.add(repeat);
+    // A source that cannot answer is an outage, not a guess: nothing counts, nobody is closed.
+    if (answer.reason === 'unavailable') return outcomeOf(answer);
+    this.repeats.set(repeat, true);
     await Promise.all([this.fail(pair, this.limits.failuresPerUser), this.fail(address, this.limits.failuresPerClient), this.failures.penalty(everywhere)]);
-    return { ok: false, reason: 'invalid' };
+    return INVALID;
   }
 
   /** One more failure for `key`; past `threshold` the key closes for 1, 2, 4 … seconds. */
@@ -139,10 +141,19 @@ export class LoginGuard {
   /** Keyed by the user's current entry too: after a password change nothing old is a repeat. */
   private repeatOf(user: string, password: string, client: string): string {
     return createHmac('sha256', this.repeatKey)
-      .update(`${Buffer.byteLength(user)}:${user}\0${client}\0${this.users.stamp(user) ?? '-'}\0`)
+      .update(`${Buffer.byteLength(user)}:${user}\0${client}\0${this.entryOf(user)}\0`)
       .update(password)
       .digest('base64url');
   }
+}
+
+const INVALID: LoginOutcome = { ok: false, reason: 'invalid', message: 'invalid username or password' };
+
+/** The chain's answer as the limits see it: every source that does not know the name is a wrong password too. */
+function outcomeOf(answer: Authentication): LoginOutcome {
+  if (answer.ok) return { ok: true, identity: answer.identity };
+  if (answer.reason === 'unavailable') return { ok: false, reason: 'unavailable', message: answer.message };
+  return INVALID;
 }
 
 function digest(user: string, client: string): string {

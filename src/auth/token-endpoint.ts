@@ -20,8 +20,9 @@
  */
 import type { AuthMode } from '../config/types.js';
 import type { AccessPolicy } from '../access/policy.js';
-import type { FailedLogin, PasswordVerifier } from './gate.js';
-import type { LoginGuard } from './login-guard.js';
+import type { FailedLogin } from './gate.js';
+import type { Identifier } from './identify.js';
+import type { Identity } from './sources/source.js';
 import { basicChallenge } from './challenge.js';
 import { registryErrorBody, statusOf, type RegistryErrorCode } from '../registry/errors.js';
 import type { Credentials } from './credentials.js';
@@ -31,9 +32,8 @@ import { MAX_TOKEN_LENGTH, type TokenAuthority } from './token.js';
 export interface TokenEndpointContext {
   mode: AuthMode;
   policy: AccessPolicy;
-  users: PasswordVerifier;
-  /** Every password check goes through the failed-login limits. */
-  logins: LoginGuard;
+  /** The identify chain: every secret is checked there (limits included). */
+  identifier: Identifier;
   /** The caller's address (login limits count per client). */
   client: string;
   authority: TokenAuthority;
@@ -49,6 +49,8 @@ export interface TokenResponse {
   body: string;
   /** Who the token was issued to, for the access log; null for anonymous or refused callers. */
   subject: string | null;
+  /** The identity source that verified the subject. */
+  source?: string;
   /** A login that failed or was refused (for the audit log); never the password. */
   failedLogin?: FailedLogin;
 }
@@ -74,16 +76,20 @@ export async function answerTokenRequest(
   if (asked === null) return failure('BAD_REQUEST', `too many scopes (at most ${MAX_SCOPES})`);
 
   const identified = await identify(credentials, ctx);
-  if ('status' in identified) return identified;
-  const subject = identified.subject;
+  if (identified !== null && 'status' in identified) return identified;
+  const subject = identified?.subject ?? null;
 
-  const caller = ctx.policy.caller(subject);
+  const caller = ctx.policy.caller(subject, identified?.groups);
   const access = asked.map((a) => ({ ...a, actions: ctx.policy.allowed(caller, a) }));
-  const stamp = subject === null ? undefined : (ctx.users.stamp(subject) ?? undefined);
-  const issued = ctx.authority.issue({ subject, service: ctx.expectedService, access, ...(stamp !== undefined ? { stamp } : {}) });
+  const issued = ctx.authority.issue({
+    subject,
+    service: ctx.expectedService,
+    access,
+    ...(identified ? { source: identified.source, groups: identified.groups, ...(identified.stamp !== null ? { stamp: identified.stamp } : {}) } : {}),
+  });
   if (issued.token.length > MAX_TOKEN_LENGTH) return failure('BAD_REQUEST', 'the requested scopes do not fit in a token');
 
-  return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(issued), subject };
+  return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(issued), subject, ...(identified ? { source: identified.source } : {}) };
 }
 
 /**
@@ -115,26 +121,37 @@ export function askedAccess(query: URLSearchParams): Access[] | null {
   return mergeAccess(raw.map(parseScope).filter((a): a is Access => a !== null));
 }
 
-async function identify(credentials: Credentials, ctx: TokenEndpointContext): Promise<{ subject: string | null } | TokenResponse> {
+/** The verified identity, null for an anonymous caller, or the answer that refuses the request. */
+async function identify(credentials: Credentials, ctx: TokenEndpointContext): Promise<Identity | null | TokenResponse> {
   const realm = ctx.realm;
   // No auth at all: credentials are neither needed nor checked.
-  if (ctx.mode === 'none') return { subject: null };
+  if (ctx.mode === 'none') return null;
   switch (credentials.kind) {
     case 'malformed':
       return unauthorized(realm, 'malformed Authorization header');
     case 'bearer':
       return unauthorized(realm, 'the token service takes Basic credentials, not a bearer token');
     case 'none':
-      return { subject: null };
+      return null;
     case 'basic': {
-      const outcome = await ctx.logins.login(credentials.user, credentials.password, ctx.client);
-      if (outcome.ok) return { subject: credentials.user };
-      if (outcome.reason === 'limited') {
-        const refused = failure('TOOMANYREQUESTS', outcome.message);
-        refused.headers['Retry-After'] = String(outcome.retryAfterSeconds);
-        return { ...refused, failedLogin: { user: credentials.user, reason: outcome.message } };
+      const outcome = await ctx.identifier.login(credentials.user, credentials.password, ctx.client);
+      if (outcome.ok) return outcome.identity;
+      const failedLogin = { user: credentials.user, reason: outcome.message };
+      switch (outcome.reason) {
+        case 'limited': {
+          const refused = failure('TOOMANYREQUESTS', outcome.message);
+          refused.headers['Retry-After'] = String(outcome.retryAfterSeconds);
+          return { ...refused, failedLogin };
+        }
+        case 'unavailable': {
+          // Not a 401: docker would take it for a wrong password. Nobody is counted or locked out.
+          const refused = failure('SOURCE_UNAVAILABLE', outcome.message);
+          refused.headers['Retry-After'] = '5';
+          return { ...refused, failedLogin };
+        }
+        case 'invalid':
+          return { ...unauthorized(realm, outcome.message), failedLogin };
       }
-      return { ...unauthorized(realm, 'invalid username or password'), failedLogin: { user: credentials.user, reason: 'invalid username or password' } };
     }
   }
 }

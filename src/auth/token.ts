@@ -22,7 +22,14 @@ export interface IssueRequest {
   access: Access[];
   /** The subject's credential stamp (users.ts): the token is void once the entry changes. */
   stamp?: string;
+  /** The identity source that verified the subject: the one that re-checks the token. */
+  source?: string;
+  /** The subject's groups from that source (the rules are asked again on every request). */
+  groups?: readonly string[];
 }
+
+/** A directory may hold many groups for a person; a token carries this many at most. */
+export const MAX_TOKEN_GROUPS = 64;
 
 /** The token endpoint's JSON body, field names as the Docker token specification has them. */
 export interface IssuedToken {
@@ -35,7 +42,7 @@ export interface IssuedToken {
 export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'service' | 'key' | 'issuer' | 'lifetime';
 
 export type TokenVerdict =
-  | { ok: true; subject: string | null; access: Access[]; stamp: string | null; /** epoch milliseconds */ expiresAt: number }
+  | { ok: true; subject: string | null; access: Access[]; stamp: string | null; source: string | null; groups: string[]; /** epoch milliseconds */ expiresAt: number }
   | { ok: false; reason: TokenRejection };
 
 /** Far more than any token we issue; keeps hostile input from costing anything. */
@@ -56,6 +63,8 @@ interface Claims {
   jti: string;
   access: Access[];
   stp?: string;
+  src?: string;
+  grp?: string[];
 }
 
 interface Verified {
@@ -63,6 +72,8 @@ interface Verified {
   audiences: string[];
   access: readonly Access[];
   stamp: string | null;
+  source: string | null;
+  groups: readonly string[];
   exp: number;
 }
 
@@ -99,6 +110,8 @@ export class TokenAuthority {
         .map(copyAccess),
     };
     if (request.stamp !== undefined) claims.stp = request.stamp;
+    if (request.source !== undefined) claims.src = request.source;
+    if (request.groups?.length) claims.grp = [...request.groups].sort().slice(0, MAX_TOKEN_GROUPS);
     const header = { alg: ALGORITHM, typ: 'JWT', kid: this.key.id };
     const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
     const token = `${signingInput}.${this.sign(signingInput).toString('base64url')}`;
@@ -124,7 +137,15 @@ export class TokenAuthority {
     }
     if (!verified.audiences.includes(expectedService)) return { ok: false, reason: 'service' };
     // A copy per use: the verdict of a cached token is shared by every request presenting it.
-    return { ok: true, subject: verified.subject, access: verified.access.map(copyAccess), stamp: verified.stamp, expiresAt: verified.exp * 1000 };
+    return {
+      ok: true,
+      subject: verified.subject,
+      access: verified.access.map(copyAccess),
+      stamp: verified.stamp,
+      source: verified.source,
+      groups: [...verified.groups],
+      expiresAt: verified.exp * 1000,
+    };
   }
 
   private sign(signingInput: string): Buffer {
@@ -170,9 +191,20 @@ export class TokenAuthority {
     if (claims.exp > nowSeconds + this.options.ttlSeconds + NOT_BEFORE_LEEWAY_SECONDS) return { reason: 'lifetime' };
     if (claims.sub !== undefined && typeof claims.sub !== 'string') return { reason: 'malformed' };
     if (claims.stp !== undefined && typeof claims.stp !== 'string') return { reason: 'malformed' };
+    if (claims.src !== undefined && typeof claims.src !== 'string') return { reason: 'malformed' };
+    const groups = claims.grp ?? [];
+    if (!Array.isArray(groups) || groups.length > MAX_TOKEN_GROUPS || !groups.every((g) => typeof g === 'string')) return { reason: 'malformed' };
     const access = parseAccessClaim(claims.access);
     if (!access) return { reason: 'malformed' };
-    return { subject: claims.sub ? claims.sub : null, audiences, access, stamp: typeof claims.stp === 'string' ? claims.stp : null, exp: claims.exp };
+    return {
+      subject: claims.sub ? claims.sub : null,
+      audiences,
+      access,
+      stamp: typeof claims.stp === 'string' ? claims.stp : null,
+      source: typeof claims.src === 'string' ? claims.src : null,
+      groups,
+      exp: claims.exp,
+    };
   }
 }
 

@@ -5,9 +5,8 @@
  * by a secret mount. A bad edit must not lock everybody out, so a file that cannot be used is
  * reported and the previous table stays in force.
  */
-import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import type { Logger } from '../observe/logger.js';
-import { ExpiringSet } from './expiring-set.js';
 import { decodeText, WatchedFile, type FileRead, type WatchOptions } from '../files/watched-file.js';
 import { bcryptCost, cheapEntriesWarning, parseHtpasswd, type SkippedLine } from './htpasswd.js';
 
@@ -27,10 +26,10 @@ export interface UserStoreOptions extends WatchOptions {
   onChange?: (change: UserTableChange) => void;
   /** The CLI as the operator runs it, for the "add a user with" hint; `registry-gate` by default. */
   selfCommand?: string;
-  /** How long a verified user+password pair skips bcrypt. */
-  cacheTtlMs?: number;
-  cacheMaxEntries?: number;
 }
+
+/** One password check: `known` tells a wrong password from a name the table does not hold. */
+export type PasswordCheck = { ok: true; stamp: string } | { ok: false; known: boolean };
 
 /** Cost used for unknown users when the file has no entries: `passwd add`'s default. */
 const DEFAULT_DUMMY_COST = 10;
@@ -82,10 +81,6 @@ export class UserStore {
   private fileState: FileState = 'unknown';
   private fingerprint: string | null = null;
 
-  private readonly cacheKeySecret = randomBytes(32);
-  private readonly verified: ExpiringSet;
-  private readonly inflight = new Map<string, Promise<boolean>>();
-
   private readonly watched: WatchedFile;
   private readonly logger: Logger;
   private readonly pool: PasswordChecker;
@@ -98,7 +93,6 @@ export class UserStore {
     this.pool = options.pool;
     this.onChange = options.onChange;
     this.selfCommand = options.selfCommand ?? 'registry-gate';
-    this.verified = new ExpiringSet(options.cacheTtlMs ?? 60_000, options.cacheMaxEntries ?? 10_000);
   }
 
   static async open(file: string, options: UserStoreOptions): Promise<UserStore> {
@@ -120,24 +114,9 @@ export class UserStore {
     return this.users.size;
   }
 
-  /**
-   * Whether `password` is `user`'s. May reject with VerifyBusyError when the pool is saturated;
-   * `client` is whose line in the pool the check waits in.
-   */
+  /** Whether `password` is `user`'s (see check). */
   async verify(user: string, password: string, client = ''): Promise<boolean> {
-    const key = this.cacheKey(user, password);
-    if (this.verified.has(key)) return true;
-    // docker pushes several layers at once; identical concurrent logins share one bcrypt run.
-    const running = this.inflight.get(key);
-    if (running) return running;
-    const check = this.check(user, password, key, client).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, check);
-    return check;
-  }
-
-  /** This exact pair was verified a moment ago (no bcrypt run; a guess never lands here). */
-  remembered(user: string, password: string): boolean {
-    return this.verified.has(this.cacheKey(user, password));
+    return (await this.check(user, password, client)).ok;
   }
 
   /** Re-read the file now (safe to call concurrently). */
@@ -146,28 +125,23 @@ export class UserStore {
   }
 
   async close(): Promise<void> {
-    this.verified.clear();
     await this.watched.close();
   }
 
-  private async check(user: string, password: string, key: string, client: string): Promise<boolean> {
+  /**
+   * One bcrypt check against the table as it is when the check ends (a reload meanwhile redoes
+   * it). May reject with VerifyBusyError when the pool is saturated; `client` is whose line in the
+   * pool the check waits in. Remembering and merging checks is the identify chain's.
+   */
+  async check(user: string, password: string, client = ''): Promise<PasswordCheck> {
     for (;;) {
       const generation = this.generation;
       const hash = this.users.get(user);
       const ok = await this.pool.compare(password, hash ?? this.dummyHash, client);
       if (generation !== this.generation) continue;
-      if (hash === undefined || !ok) return false;
-      this.verified.add(key);
-      return true;
+      if (hash === undefined) return { ok: false, known: false };
+      return ok ? { ok: true, stamp: this.stamps.get(user)! } : { ok: false, known: true };
     }
-  }
-
-  /** Keyed by an HMAC under a per-process secret, so the cache never holds anything password-derived that can be attacked offline. */
-  private cacheKey(user: string, password: string): string {
-    return createHmac('sha256', this.cacheKeySecret)
-      .update(`${Buffer.byteLength(user)}:${user}`)
-      .update(password)
-      .digest('base64');
   }
 
   private use(read: FileRead): void {
@@ -204,7 +178,6 @@ export class UserStore {
     this.fingerprint = fingerprint;
     this.fileState = fingerprint === null ? 'missing' : 'loaded';
     this.generation++;
-    this.verified.clear();
     this.dummyHash = makeDummyHash(dummyCost(users.values()));
   }
 

@@ -51,6 +51,10 @@ function mask(value: unknown, spec: FieldSpec): unknown {
     return out;
   }
   if (spec.kind === 'string' && spec.secret && typeof value === 'string') return maskUrlPassword(value);
+  if (spec.kind === 'records' && Array.isArray(value)) return value.map((item) => mask(item, { kind: 'section', fields: spec.fields }));
+  if (spec.kind === 'variants' && Array.isArray(value)) {
+    return value.map((item: { type: string }) => mask(item, { kind: 'section', fields: spec.variants[item.type]?.fields ?? {} }));
+  }
   return value;
 }
 

@@ -8,6 +8,7 @@ import { runConfigCheck } from './config-check.js';
 import { runPasswd } from './passwd.js';
 import { runAccessCheck } from './access-check.js';
 import { runHealth } from './health.js';
+import { runAuthTest } from './auth-test.js';
 
 const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
@@ -15,6 +16,8 @@ const USAGE = `usage:
   registry-gate config check [--config FILE]          validate and print the effective config and the access rules
   registry-gate access check USER|anonymous REPOSITORY pull|push|delete [--config FILE]
                                                       allow or deny, and the rule that decided (exit 0 / 1)
+  registry-gate auth test USER [--password-stdin] [--config FILE]
+                                                      log in through the identity sources: which answered, the groups, the rules that apply
   registry-gate health [--config FILE]                exit 0 when the proxy of this config answers /healthz
 `;
 
@@ -23,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'passwd') {
     return runPasswd(rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY) });
   }
-  const { positionals, flags } = parseArgs(rest);
+  const { positionals, flags } = parseArgs(rest, ['password-stdin']);
   const configFlag = flags.get('config');
   const configFile = typeof configFlag === 'string' ? configFlag : './proxy.config.json';
   const unknownFlags = [...flags.keys()].filter((f) => f !== 'config');
@@ -34,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'health' && positionals.length === 0 && unknownFlags.length === 0) return runHealth(configFile, process.stdout);
   if (command === 'access' && positionals[0] === 'check' && unknownFlags.length === 0) {
     return runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr);
+  }
+  if (command === 'auth' && positionals[0] === 'test' && unknownFlags.every((f) => f === 'password-stdin')) {
+    return runAuthTest(positionals.slice(1), flags.has('password-stdin'), configFile, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   }
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);

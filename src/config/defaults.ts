@@ -41,6 +41,7 @@ export function defaultConfig(): Config {
       publicCatalog: false,
       tokenRealm: null,
       tokenService: null,
+      sources: [],
     },
     stateDir: './data',
     blockUserAgents: [...RECIPE_BLOCKED_USER_AGENTS],

@@ -76,6 +76,7 @@ function parseEnvValue(raw: string, spec: FieldSpec): { value: unknown } | { err
     case 'section':
     case 'records':
     case 'map':
+    case 'variants':
       return parseJson(trimmed);
   }
 }

@@ -12,6 +12,7 @@ import safeRegex from 'safe-regex2';
 import { originProblem } from '../proxy/cors.js';
 import type { Config } from './types.js';
 import { MIN_SECRET_KEY_LENGTH } from '../state/secret-box.js';
+import { sourceProblems } from '../auth/sources/validate.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -109,7 +110,15 @@ function resolvePaths(config: Config, baseDir: string): Config {
         directoryUrl: resolveDirectoryUrl(acme.directoryUrl),
       },
     },
-    auth: { ...config.auth, htpasswdFile: abs(config.auth.htpasswdFile) },
+    auth: {
+      ...config.auth,
+      htpasswdFile: abs(config.auth.htpasswdFile),
+      sources: config.auth.sources.map((source) =>
+        source.type === 'htpasswd'
+          ? { ...source, file: abs(source.file) }
+          : { ...source, caFile: absOrNull(source.caFile ?? null), bindPasswordFile: absOrNull(source.bindPasswordFile ?? null) },
+      ),
+    },
     groupsFile: absOrNull(config.groupsFile),
     audit: { ...config.audit, file: absOrNull(config.audit.file) },
     redisOptions: { ...config.redisOptions, caFile: absOrNull(config.redisOptions.caFile), secretKeyFile: absOrNull(config.redisOptions.secretKeyFile) },
@@ -176,6 +185,7 @@ function crossCheck(c: Config): string[] {
   });
   if (/["\\\r\n]/.test(c.auth.realm)) problems.push('auth.realm: must not contain quotes, backslashes or line breaks');
   problems.push(...validateTlsConfig(c.tls));
+  problems.push(...sourceProblems(c.auth.sources));
   problems.push(...accessProblems(c));
   if (c.tls.mode === 'acme' && c.tls.acme.challenges.includes('http-01') && c.httpListen === null) {
     problems.push('tls.acme.challenges: "http-01" needs httpListen (the CA connects to port 80 there); set httpListen (e.g. "0.0.0.0:80") or list only "tls-alpn-01"');

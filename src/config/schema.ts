@@ -14,7 +14,14 @@ export type FieldSpec =
   /** A list of objects of one shape (access rules); `required` keys must be present in each. */
   | { kind: 'records'; fields: Record<string, FieldSpec>; required: readonly string[]; nullable?: boolean }
   /** An object whose keys are the operator's names (groups), every value of one shape. */
-  | { kind: 'map'; value: FieldSpec };
+  | { kind: 'map'; value: FieldSpec }
+  /** A list of objects of several shapes, told apart by their `type` (identity sources). */
+  | { kind: 'variants'; variants: Record<string, Variant> };
+
+export interface Variant {
+  fields: Record<string, FieldSpec>;
+  required: readonly string[];
+}
 
 const str = <N extends boolean = false>(nullable?: N) => ({ kind: 'string', nullable: (nullable ?? false) as N }) as const;
 
@@ -39,7 +46,9 @@ export type Infer<S> = S extends { kind: 'string'; nullable: true }
                   ? NullableIf<S, InferRecord<F, R>[]>
                   : S extends { kind: 'map'; value: infer V }
                     ? Record<string, Infer<V>>
-                    : never;
+                    : S extends { kind: 'variants'; variants: infer V }
+                      ? { [K in keyof V]: { type: K } & (V[K] extends { fields: infer F; required: readonly (infer R)[] } ? InferRecord<F, R> : never) }[keyof V][]
+                      : never;
 
 type NullableIf<S, T> = S extends { nullable: true } ? T | null : T;
 
@@ -90,6 +99,34 @@ export const configSchema = {
       publicCatalog: { kind: 'boolean' },
       tokenRealm: str(true),
       tokenService: str(true),
+      /** Empty: the htpasswdFile alone (the shorthand); see auth/sources/create.ts. */
+      sources: {
+        kind: 'variants',
+        variants: {
+          htpasswd: { required: ['file'], fields: { file: str(), name: str() } },
+          ldap: {
+            required: ['url', 'userBase'],
+            fields: {
+              name: str(),
+              url: str(),
+              startTls: { kind: 'boolean' },
+              caFile: str(true),
+              bindDn: str(true),
+              bindPasswordFile: str(true),
+              bindPassword: { kind: 'string', nullable: true, secret: true },
+              userBase: str(),
+              userFilter: str(),
+              groupBase: str(true),
+              groupFilter: str(),
+              groupName: str(),
+              nestedGroupsDepth: { kind: 'number', integer: true, min: 0, max: 10 },
+              cacheSeconds: { kind: 'number', integer: true, min: 0, max: 3600 },
+              timeoutSeconds: { kind: 'number', min: 1, max: 60 },
+              comment: str(),
+            },
+          },
+        },
+      },
     },
   },
   stateDir: str(),

@@ -61,6 +61,30 @@ export function checkShape(value: unknown, spec: FieldSpec, path: string, errors
         return;
       }
       for (const [key, v] of Object.entries(value)) checkShape(v, spec.value, `${path}.${key}`, errors);
+      return;
+    case 'variants': {
+      if (!Array.isArray(value)) {
+        errors.push(`${path}: expected a list of objects, got ${describe(value)}`);
+        return;
+      }
+      const types = Object.keys(spec.variants);
+      value.forEach((item, i) => {
+        const itemPath = `${path}[${i}]`;
+        if (!isPlainObject(item)) {
+          errors.push(`${itemPath}: expected an object, got ${describe(item)}`);
+          return;
+        }
+        const variant = typeof item.type === 'string' ? spec.variants[item.type] : undefined;
+        if (!variant) {
+          errors.push(`${itemPath}.type: must be one of ${types.map((t) => `"${t}"`).join(', ')}, got ${describe(item.type)}`);
+          return;
+        }
+        const missing = variant.required.filter((key) => !(key in item));
+        if (missing.length) errors.push(`${itemPath}: missing ${missing.map((k) => `"${k}"`).join(', ')} (a "${item.type}" source needs them)`);
+        const { type: _type, ...rest } = item;
+        checkSection(rest, variant.fields, itemPath, errors);
+      });
+    }
   }
 }
 

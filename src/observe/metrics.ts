@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Route } from '../registry/route.js';
 
 export type RouteClass = 'ping' | 'token' | 'manifest' | 'blob' | 'upload' | 'catalog' | 'tags' | 'referrers' | 'health' | 'other';
-export type AuthOutcome = 'ok' | 'bad_password' | 'unknown_user' | 'limited' | 'token_refused';
+export type AuthOutcome = 'ok' | 'bad_password' | 'unknown_user' | 'limited' | 'unavailable' | 'token_refused';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 

@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   TOOMANYREQUESTS: 429,
   UNKNOWN: 500,
   UNAVAILABLE: 502,
+  /** An identity source (a directory) cannot answer: distribution's own UNAVAILABLE status, 503. */
+  SOURCE_UNAVAILABLE: 503,
   /** The proxy is stopping and takes no new work (distribution has no code of its own for this). */
   SHUTTING_DOWN: 503,
   GATEWAY_TIMEOUT: 504,
@@ -34,8 +36,11 @@ export function statusOf(code: RegistryErrorCode): number {
  * for an HTML body and "unexpected end of JSON input" for an empty 401.
  */
 export function registryErrorBody(code: RegistryErrorCode, message: string, detail: unknown = null): string {
-  return JSON.stringify({ errors: [{ code, message, detail }] });
+  return JSON.stringify({ errors: [{ code: WIRE_CODE[code] ?? code, message, detail }] });
 }
+
+/** Codes that differ from their wire code only by the status they come with. */
+const WIRE_CODE: Partial<Record<RegistryErrorCode, string>> = { SOURCE_UNAVAILABLE: 'UNAVAILABLE' };
 
 /** Answers with a registry-style JSON error, unless the response is already under way. */
 export function sendRegistryError(res: ServerResponse, code: RegistryErrorCode, message: string, headers: Record<string, string> = {}): void {

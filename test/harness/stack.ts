@@ -31,6 +31,8 @@ export async function startTlsStack(opts: {
   users: Record<string, string>;
   registry?: Registry;
   extra?: DeepPartial<ProxyConfigFile>;
+  /** `auth.sources`, given the htpasswd file the stack writes (default: that file alone). */
+  sources?: (htpasswdFile: string) => AuthConfig['sources'];
   /** bcrypt cost of the htpasswd entries (default 5, for speed). */
   cost?: number;
   /**
@@ -50,7 +52,7 @@ export async function startTlsStack(opts: {
     upstream: registry.url,
     listen: `[::1]:${port}`,
     tls: { mode: 'self-signed', names: [hostsEntry.name] },
-    auth: { ...opts.auth, htpasswdFile },
+    auth: { ...opts.auth, htpasswdFile, ...(opts.sources ? { sources: opts.sources(htpasswdFile) } : {}) },
   });
   const proxy = await startProxy(config);
   const caPem = await readFile(path.join(config.stateDir, 'tls', 'self-signed-cert.pem'), 'utf8');

@@ -7,7 +7,9 @@ import { answerTokenPost, answerTokenRequest, MAX_SCOPES, type TokenEndpointCont
 import { TokenAuthority } from '../../src/auth/token.js';
 import { VerifyBusyError } from '../../src/auth/verify-pool.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
-import { LoginGuard } from '../../src/auth/login-guard.js';
+import { Identifier } from '../../src/auth/identify.js';
+import type { IdentitySource } from '../../src/auth/sources/source.js';
+import { tableSource } from '../harness/identity.js';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { AccessPolicy } from '../../src/access/policy.js';
 import { AccessRules, rulesForMode } from '../../src/access/rules.js';
@@ -16,8 +18,7 @@ import type { AccessRuleConfig } from '../../src/config/types.js';
 const SERVICE = 'registry.example.com';
 const secret = randomBytes(32);
 const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
-const passwords = new Map([['alice', 'wonderland']]);
-const users = { verify: async (user: string, password: string) => passwords.get(user) === password, stamp: (user: string) => (passwords.has(user) ? `stamp-${user}` : null), remembered: () => false };
+const identifierOf = (source: IdentitySource) => new Identifier([source], defaultConfig().loginLimits);
 
 const noGroups = { groupsOf: (user: string | null) => new Set(user === 'alice' ? ['team-a'] : []) };
 function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[]) {
@@ -25,8 +26,8 @@ function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[
 }
 function ctx(mode: AuthMode, extra: Partial<TokenEndpointContext> & { publicCatalog?: boolean; rules?: AccessRuleConfig[] } = {}): TokenEndpointContext {
   const { publicCatalog, rules, ...rest } = extra;
-  const checker = rest.users ?? users;
-  return { mode, policy: policy(mode, publicCatalog, rules), users: checker, logins: new LoginGuard(defaultConfig().loginLimits, checker), client: '192.0.2.1', authority, expectedService: SERVICE, realm: 'Registry realm', ...rest };
+  const identifier = identifierOf(tableSource({ alice: 'wonderland' }).source);
+  return { mode, policy: policy(mode, publicCatalog, rules), identifier, client: '192.0.2.1', authority, expectedService: SERVICE, realm: 'Registry realm', ...rest };
 }
 const basic = (user: string, password: string): Credentials => parseAuthorization(`Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`);
 const anonymous: Credentials = { kind: 'none' };
@@ -46,7 +47,8 @@ test('docker login: no scope and valid credentials → 200 with a token, not cac
   assert.equal(answer.status, 200);
   assert.equal(answer.subject, 'alice');
   assert.equal(answer.headers['Cache-Control'], 'no-store');
-  assert.equal((tokenOf(answer.body).verdict as { stamp: string }).stamp, 'stamp-alice', 'the token carries the entry it was issued under');
+  const issuedTo = tokenOf(answer.body).verdict as { stamp: string; source: string };
+  assert.deepEqual([issuedTo.stamp, issuedTo.source], ['stamp-of-wonderland', 'htpasswd'], 'the token carries the entry it was issued under, and the source that re-checks it');
   assert.match(answer.headers['Content-Type']!, /^application\/json/);
   const { parsed, verdict } = tokenOf(answer.body);
   assert.deepEqual(Object.keys(parsed).sort(), ['access_token', 'expires_in', 'issued_at', 'token']);
@@ -88,6 +90,8 @@ test('read-public, anonymous: pull is granted, push is not, the catalog only whe
     subject: null,
     access: [{ type: 'repository', name: 'library/alpine', actions: ['pull'] }],
     stamp: null,
+    source: null,
+    groups: [],
     expiresAt: (tokenOf(pull.body).verdict as { expiresAt: number }).expiresAt,
   });
 
@@ -180,8 +184,8 @@ test('bearer or malformed credentials at the token endpoint → 401', async () =
 });
 
 test('mode none: everything asked, credentials not even looked at', async () => {
-  const strict = { verify: async () => assert.fail('no password check in mode none'), stamp: () => null, remembered: () => false };
-  const answer = await answerTokenRequest(withService('repository:a:pull,push,delete'), basic('x', 'y'), ctx('none', { users: strict }));
+  const strict = tableSource({}, { answer: async () => assert.fail('no password check in mode none') });
+  const answer = await answerTokenRequest(withService('repository:a:pull,push,delete'), basic('x', 'y'), ctx('none', { identifier: identifierOf(strict.source) }));
   assert.equal(answer.status, 200);
   const v = tokenOf(answer.body).verdict;
   assert.ok(v.ok);
@@ -197,8 +201,8 @@ test('too many scopes → 400', async () => {
 });
 
 test('a saturated verify pool → 429 with Retry-After', async () => {
-  const busy = { verify: async () => Promise.reject(new VerifyBusyError()), stamp: () => null, remembered: () => false };
-  const answer = await answerTokenRequest(withService(), basic('alice', 'wonderland'), ctx('private', { users: busy }));
+  const busy = tableSource({}, { answer: () => Promise.reject(new VerifyBusyError()) });
+  const answer = await answerTokenRequest(withService(), basic('alice', 'wonderland'), ctx('private', { identifier: identifierOf(busy.source) }));
   assert.equal(answer.status, 429);
   assert.equal(answer.headers['Retry-After'], '1');
   assert.equal(JSON.parse(answer.body).errors[0].code, 'TOOMANYREQUESTS');

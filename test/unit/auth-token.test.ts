@@ -50,7 +50,11 @@ test('issue → verify round trip with Docker token fields and claims', () => {
   assert.deepEqual(claims.access, pullA);
 
   const verdict = authority.verify(issued.token, SERVICE);
-  assert.deepEqual(verdict, { ok: true, subject: 'alice', access: pullA, stamp: null, expiresAt: (claims.exp as number) * 1000 });
+  assert.deepEqual(verdict, { ok: true, subject: 'alice', access: pullA, stamp: null, source: null, groups: [], expiresAt: (claims.exp as number) * 1000 });
+  const fromDirectory = authority.issue({ subject: 'alice', service: SERVICE, access: pullA, source: 'ldap', groups: ['team-b', 'team-a'] });
+  assert.deepEqual([decodePart(fromDirectory.token, 1).src, decodePart(fromDirectory.token, 1).grp], ['ldap', ['team-a', 'team-b']]);
+  const v = authority.verify(fromDirectory.token, SERVICE);
+  assert.ok(v.ok && v.source === 'ldap' && v.groups.join() === 'team-a,team-b');
   const stamped = authority.issue({ subject: 'alice', service: SERVICE, access: pullA, stamp: 'abc' });
   assert.equal(decodePart(stamped.token, 1).stp, 'abc');
   assert.deepEqual((authority.verify(stamped.token, SERVICE) as { stamp: string }).stamp, 'abc');

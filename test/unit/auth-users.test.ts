@@ -10,6 +10,12 @@ import { createLogger } from '../../src/observe/logger.js';
 import { bcryptCost } from '../../src/auth/htpasswd.js';
 import { dummyCost, makeDummyHash, UserStore, type UserStoreOptions } from '../../src/auth/users.js';
 import { VerifyPool } from '../../src/auth/verify-pool.js';
+import { HtpasswdSource } from '../../src/auth/sources/htpasswd.js';
+import { Identifier } from '../../src/auth/identify.js';
+
+/** The htpasswd source in the identify chain, limits off: what remembers and merges its checks. */
+const chainOf = (store: UserStore, cacheMs?: number) => new Identifier([new HtpasswdSource(store, cacheMs)], { enabled: false, failuresPerUser: 5, failuresPerClient: 30, windowSeconds: 900, maxBackoffSeconds: 900, checksPerSecondPerUser: 1 });
+const loginOk = async (chain: Identifier, user: string, password: string) => (await chain.login(user, password, '192.0.2.1')).ok;
 import { NEEDS_APACHE_HTPASSWD } from '../harness/apache.js';
 
 type LogLine = { level: number; msg: string; [key: string]: unknown };
@@ -137,36 +143,39 @@ test('dummy hashes use the highest cost in the table', () => {
   assert.equal(dummyCost([bcrypt.hashSync('a', 6), bcrypt.hashSync('a', 4), bcrypt.hashSync('a', 4)]), 6);
 });
 
-test('successful checks are cached; failures are not; the TTL ends the cache entry', async (t) => {
-  const { store, checker } = await setup(t, `alice:${H.alice}\n`, { cacheTtlMs: 150 });
-  assert.equal(await store.verify('alice', 'wonderland'), true);
-  assert.equal(await store.verify('alice', 'wonderland'), true);
-  assert.equal(await store.verify('alice', 'wonderland'), true);
+test('in the identify chain: successful checks are remembered; failures are not; the TTL ends the entry', async (t) => {
+  const { store, checker } = await setup(t, `alice:${H.alice}\n`);
+  const chain = chainOf(store, 150);
+  assert.equal(await loginOk(chain, 'alice', 'wonderland'), true);
+  assert.equal(await loginOk(chain, 'alice', 'wonderland'), true);
+  assert.equal(await loginOk(chain, 'alice', 'wonderland'), true);
   assert.equal(checker.calls.length, 1);
-  assert.equal(await store.verify('alice', 'wrong'), false);
-  assert.equal(await store.verify('alice', 'wrong'), false);
+  assert.equal(await loginOk(chain, 'alice', 'wrong'), false);
+  assert.equal(await loginOk(chain, 'alice', 'wrong'), false);
   assert.equal(checker.calls.length, 3);
   await new Promise((r) => setTimeout(r, 200));
-  assert.equal(await store.verify('alice', 'wonderland'), true);
+  assert.equal(await loginOk(chain, 'alice', 'wonderland'), true);
   assert.equal(checker.calls.length, 4);
 });
 
-test('identical concurrent checks share one bcrypt run', async (t) => {
+test('in the identify chain: identical concurrent checks share one bcrypt run', async (t) => {
   const { store, checker } = await setup(t, `alice:${H.alice}\n`);
-  const results = await Promise.all(Array.from({ length: 8 }, () => store.verify('alice', 'wonderland')));
+  const chain = chainOf(store);
+  const results = await Promise.all(Array.from({ length: 8 }, () => loginOk(chain, 'alice', 'wonderland')));
   assert.deepEqual(results, Array(8).fill(true));
   assert.equal(checker.calls.length, 1);
 });
 
-test('a file change clears the cache: a removed user or changed password stops working at once', async (t) => {
+test('a file change voids what the chain remembered: a removed user or changed password stops working at once', async (t) => {
   const { file, store, checker } = await setup(t, `alice:${H.alice}\nbob:${H.bob}\n`);
-  assert.equal(await store.verify('alice', 'wonderland'), true);
-  assert.equal(await store.verify('bob', 'builder'), true);
+  const chain = chainOf(store);
+  assert.equal(await loginOk(chain, 'alice', 'wonderland'), true);
+  assert.equal(await loginOk(chain, 'bob', 'builder'), true);
   await writeFile(file, `bob:${bcrypt.hashSync('new-password', 4)}\n`);
   await store.reload();
-  assert.equal(await store.verify('alice', 'wonderland'), false);
-  assert.equal(await store.verify('bob', 'builder'), false);
-  assert.equal(await store.verify('bob', 'new-password'), true);
+  assert.equal(await loginOk(chain, 'alice', 'wonderland'), false);
+  assert.equal(await loginOk(chain, 'bob', 'builder'), false);
+  assert.equal(await loginOk(chain, 'bob', 'new-password'), true);
   assert.equal(checker.calls.length, 5);
 });
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { parseListenAddress } from '../../src/config/address.js';
@@ -219,4 +219,27 @@ test('redisOptions: sentinels as host:port, only with redis, a CA only for redis
   assert.match(text({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { secretKey, secretKeyFile: './s' } }), /either secretKey or secretKeyFile, not both/);
   valid({ redis: 'redis://127.0.0.1:6379/0', redisOptions: { secretKeyFile: './redis-secret' } });
   assert.match(text({ redisOptions: { secretKey } }), /redisOptions: set only with "redis"/);
+});
+
+test('auth.sources: kinds of entries in one list, each checked by its type, paths resolved, secrets masked', () => {
+  const text = (sources: unknown[]) => problemsOf(configFile({ auth: { sources } })).join('\n');
+  const ldap = { type: 'ldap', url: 'ldaps://ldap.example.org', userBase: 'ou=people,dc=example,dc=org' };
+  assert.match(text([{ type: 'kerberos' }]), /auth\.sources\[0\]\.type: must be one of "htpasswd", "ldap", got "kerberos"/);
+  assert.match(text([{ type: 'ldap', url: 'ldaps://x' }]), /auth\.sources\[0\]: missing "userBase" \(a "ldap" source needs them\)/);
+  assert.match(text([{ ...ldap, bindDN: 'x' }]), /auth\.sources\[0\]\.bindDN: unknown key \(known keys in auth\.sources\[0\]: name, url, startTls/);
+  assert.match(text([{ ...ldap, url: 'ldap://ldap.example.org' }]), /auth\.sources\[0\]\.url: ldap:\/\/ without startTls sends passwords in clear/);
+  assert.match(text([{ ...ldap, url: 'http://x' }]), /scheme must be ldaps: or ldap:/);
+  assert.match(text([{ ...ldap, userFilter: '(uid=alice)' }]), /userFilter: must contain \{username\}/);
+  assert.match(text([{ ...ldap, bindDn: 'cn=x' }]), /bindPasswordFile: bindDn needs a password/);
+  assert.match(text([ldap, ldap]), /auth\.sources\[1\]\.name: "ldap" is also auth\.sources\[0\]'s name/);
+  assert.match(text([{ ...ldap, nestedGroupsDepth: 11 }]), /nestedGroupsDepth: must be between 0 and 10/);
+  const { config } = loadConfig(configFile({ auth: { sources: [{ type: 'htpasswd', file: './users' }, { ...ldap, url: 'ldap://x', startTls: true, caFile: 'ca.pem', name: 'corp' }] } }), {});
+  assert.ok(isAbsolute((config.auth.sources[0] as { file: string }).file));
+  assert.ok(isAbsolute((config.auth.sources[1] as { caFile: string }).caFile));
+  const fromEnv = loadConfig(configFile({}), { REGGATE_AUTH_SOURCES: JSON.stringify([{ ...ldap, bindDn: 'cn=svc', bindPassword: 'env-secret' }]) }).config;
+  assert.equal((fromEnv.auth.sources[0] as { bindPassword: string }).bindPassword, 'env-secret');
+  const check = spawnSync(process.execPath, ['dist/cli/main.js', 'config', 'check', '--config', configFile({ auth: { sources: [{ ...ldap, bindDn: 'cn=svc', bindPassword: 'never-printed-pw' }] } })], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stderr);
+  assert.doesNotMatch(check.stdout, /never-printed-pw/);
+  assert.match(check.stdout, /"bindPassword": "\*\*\*\*\*\*\*\*"/);
 });

@@ -12,7 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createPipeline } from '../../src/pipeline.js';
 import { AuthGate } from '../../src/auth/gate.js';
-import { LoginGuard } from '../../src/auth/login-guard.js';
+import { Identifier } from '../../src/auth/identify.js';
+import { tableSource } from '../harness/identity.js';
 import { TokenAuthority } from '../../src/auth/token.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
 import { AccessPolicy } from '../../src/access/policy.js';
@@ -98,9 +99,8 @@ async function startPipeline(
   const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags, ...overrides };
   const secret = randomBytes(32);
   const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
-  const users = { verify: async (user: string, password: string) => PASSWORDS[user] === password, stamp: (user: string) => (user in PASSWORDS ? `stamp-of-${PASSWORDS[user]}` : null), remembered: () => false };
+  const identifier = new Identifier([tableSource(PASSWORDS).source], config.loginLimits);
   const groups = { groupsOf: (user: string | null) => new Set(user ? (GROUPS[user] ?? []) : []) };
-  const logins = new LoginGuard(config.loginLimits, users);
   const policy = new AccessPolicy(new AccessRules(access ?? rulesForMode(mode)), groups, config.auth.publicCatalog);
   const forwarded: Forwarded[] = [];
   const audit: AuditEntry[] = [];
@@ -124,12 +124,11 @@ async function startPipeline(
   const handler = createPipeline({
     config,
     logger: createLogger('silent'),
-    gate: new AuthGate(config.auth, users, logins, authority, policy),
+    gate: new AuthGate(config.auth, identifier, authority, policy),
     policy,
     protectedTags: new ProtectedTags(protectedTags),
     audit: { record: (e) => audit.push(e), reopen() {}, close: async () => {} },
-    users,
-    logins,
+    identifier,
     authority,
     forwarder,
     upstream: registry,

@@ -1,0 +1,44 @@
+/**
+ * An identity source: where a user name and secret are checked (htpasswd, a directory). The
+ * identify chain (auth/identify.ts) asks them in the configured order; each answers with one
+ * shape, and the difference between its failures is the point:
+ * - `unknown`: the name is not this source's; the next source is asked.
+ * - `invalid`: the name is this source's and the secret is wrong; the chain stops, and only this
+ *   counts towards the failed-login limits.
+ * - `unavailable`: the source cannot tell now (a directory down). The chain stops: another source
+ *   must not accept a name this one might hold, and nobody is counted or locked out for it.
+ */
+export interface Identity {
+  subject: string;
+  /** The source that verified it: what tokens carry, so the same source re-checks them. */
+  source: string;
+  /** Groups the source knows the subject by (the configured groups are added by the policy). */
+  groups: readonly string[];
+  /** What a token issued to it remembers (see IdentitySource.currentStamp); null when the source does not re-check. */
+  stamp: string | null;
+  /** Where the source found it, for `registry-gate auth test` (a directory entry's DN). */
+  entry?: string;
+}
+
+export type Authentication =
+  | { ok: true; identity: Identity }
+  | { ok: false; reason: 'unknown' | 'invalid' | 'unavailable'; message: string };
+
+export interface IdentitySource {
+  /** Its name in tokens, the audit log and messages ("htpasswd", "ldap"). */
+  readonly name: string;
+  /** How long a verified login may be answered from memory without asking again. */
+  readonly cacheMs: number;
+  authenticate(user: string, secret: string, client: string): Promise<Authentication>;
+  /**
+   * For a token issued to `subject`: its stamp now (a token with another stamp is refused: the
+   * password changed), null when the subject is gone, undefined when this source does not
+   * re-check (the token's lifetime bounds it).
+   */
+  currentStamp(subject: string): string | null | undefined;
+  /** What works less well right now (for /readyz "degraded"); empty when all is well. */
+  degraded(): string[];
+  /** SIGHUP: read what it reads from files again. */
+  reload?(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,41 @@
+/** What the schema cannot say about `auth.sources`: names, URLs and filters that fit together. */
+import type { Config } from '../../config/types.js';
+
+type SourceConfig = Config['auth']['sources'][number];
+
+export function sourceName(source: SourceConfig): string {
+  return source.name ?? source.type;
+}
+
+export function sourceProblems(sources: readonly SourceConfig[]): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  sources.forEach((source, i) => {
+    const at = `auth.sources[${i}]`;
+    const name = sourceName(source);
+    // Tokens name the source that verified their subject; two of one name could not be told apart.
+    const earlier = seen.get(name);
+    if (earlier !== undefined) problems.push(`${at}.name: "${name}" is also auth.sources[${earlier}]'s name; give each source its own "name"`);
+    seen.set(name, i);
+    if (!/^[a-z][a-z0-9-]{0,31}$/.test(name)) problems.push(`${at}.name: "${name}" must be lower-case letters, digits and "-" (it appears in tokens and audit lines)`);
+    if (source.type !== 'ldap') return;
+    let url: URL | null = null;
+    try {
+      url = new URL(source.url);
+    } catch {
+      problems.push(`${at}.url: "${source.url}" is not a URL (expected ldaps://host or ldap://host)`);
+    }
+    if (url && url.protocol !== 'ldap:' && url.protocol !== 'ldaps:') problems.push(`${at}.url: scheme must be ldaps: or ldap:, got "${url.protocol}"`);
+    if (source.startTls && url?.protocol === 'ldaps:') problems.push(`${at}.startTls: only with an ldap:// URL (ldaps:// is TLS from the start)`);
+    if (url?.protocol === 'ldap:' && !source.startTls) {
+      problems.push(`${at}.url: ldap:// without startTls sends passwords in clear; use ldaps:// or set "startTls": true`);
+    }
+    if (source.userFilter !== undefined && !source.userFilter.includes('{username}')) problems.push(`${at}.userFilter: must contain {username}, e.g. "(uid={username})"`);
+    if (source.groupFilter !== undefined && !/\{(dn|username)\}/.test(source.groupFilter)) problems.push(`${at}.groupFilter: must contain {dn} or {username}, e.g. "(member={dn})"`);
+    const hasPassword = (source.bindPassword ?? null) !== null || (source.bindPasswordFile ?? null) !== null;
+    if ((source.bindPassword ?? null) !== null && (source.bindPasswordFile ?? null) !== null) problems.push(`${at}.bindPassword: set either bindPassword or bindPasswordFile, not both`);
+    if ((source.bindDn ?? null) !== null && !hasPassword) problems.push(`${at}.bindPasswordFile: bindDn needs a password (bindPasswordFile, or bindPassword from the environment)`);
+    if ((source.bindDn ?? null) === null && hasPassword) problems.push(`${at}.bindDn: a bind password without bindDn; set bindDn`);
+  });
+  return problems;
+}
