@@ -246,6 +246,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     // Filtered only for callers from whom some repository is hidden; the others (and every mode
     // without `access`) get the registry's own answer and pagination.
     if (route.kind === 'catalog' && !policy.mayPullEverything(verdict.caller)) return answerCatalog(x, verdict.caller);
+    if (route.kind === 'malformed') return sendRegistryError(res, route.code, route.message);
 
     const protectable = route.kind === 'repository' && (route.endpoint === 'manifest' || (route.endpoint === 'blob' && method === 'DELETE'));
     if (protectable && !deps.protectedTags.empty) {

@@ -90,14 +90,18 @@ export class AuthGate {
           subject: identity.subject,
         };
       case 'catalog':
+      case 'malformed':
       case 'repository': {
         const missing = route.needs.filter((needed) => !this.permits(identity, caller, needed));
         if (missing.length === 0) return pass;
         const what = missing.map(describeAccess).join('; ');
-        if (identity.subject === null && !identity.tokenAccess) return this.unauthorized(identity, token, missing, `authentication required to ${what}`);
+        // The challenge names everything the request needs, not only what is missing: a client
+        // fetches a token for exactly the challenged scopes and retries once with it alone (a
+        // mount challenged for its target only then failed on its `from`).
+        if (identity.subject === null && !identity.tokenAccess) return this.unauthorized(identity, token, route.needs, `authentication required to ${what}`);
         // A token narrower than what the rules allow: a new token helps, so say which scope to ask.
         if (identity.tokenAccess && missing.every((needed) => this.policy.decide(caller, needed).ok)) {
-          return this.unauthorized(identity, token, missing, `token does not allow to ${what}`);
+          return this.unauthorized(identity, token, route.needs, `token does not allow to ${what}`);
         }
         // Final: no token would help. A 403 with our message is what every client prints at once;
         // a 401 here sends docker, skopeo and containerd round the token endpoint again before

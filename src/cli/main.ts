@@ -79,6 +79,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.exitCode = fatal(err);
+    // Whatever a failed start left open (Redis connections, ACME timers, bcrypt workers) must not
+    // keep a process without a listener alive: a supervisor would see it running and never restart it.
+    process.exit(fatal(err));
   },
 );

@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   DENIED: 403,
   NOT_FOUND: 404,
+  MANIFEST_UNKNOWN: 404,
+  DIGEST_INVALID: 400,
   UNSUPPORTED: 405,
   TOO_LARGE: 413,
   /** A Host this proxy does not answer for (distribution has no code of its own for this). */

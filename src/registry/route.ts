@@ -32,6 +32,11 @@ export type Route =
       /** Every entry must be granted; the first is the request's own repository. */
       needs: Access[];
     }
+  /**
+   * A read of a readable repository whose reference or digest is malformed: answered by the gate
+   * as the registry (or the spec, where registry 2.8 answers 500) answers it, never forwarded.
+   */
+  | { kind: 'malformed'; name: string; needs: Access[]; code: 'MANIFEST_UNKNOWN' | 'DIGEST_INVALID'; message: string }
   | { kind: 'unknown' };
 
 const MAX_PATH_LENGTH = 2048;
@@ -79,14 +84,19 @@ export function classifyRequest(method: string, pathname: string, params: Regist
   if (segments.length === 0 || (segments.length === 1 && segments[0] === '')) return reading ? { kind: 'ping' } : UNKNOWN;
   if (segments.length === 1 && segments[0] === '_catalog') return reading ? { kind: 'catalog', needs: [CATALOG] } : UNKNOWN;
 
-  const target = matchRepositoryRoute(segments);
   const byMethod = actionsForMethod(method);
-  if (!target || !byMethod) return UNKNOWN;
+  const target = matchRepositoryRoute(segments);
+  if (!target) return reading ? (malformedRead(segments) ?? UNKNOWN) : UNKNOWN;
+  if (!byMethod) return UNKNOWN;
   // An upload URL belongs to a push under way: its status (GET) and its cancellation (DELETE)
   // are the pusher's, not every reader's or deleter's.
   const actions: Action[] = target.endpoint === 'upload' ? ['pull', 'push'] : byMethod;
   const own: Access = { type: 'repository', name: target.name, actions };
   const tag = target.endpoint === 'manifest' && TAG.test(target.reference) ? target.reference : null;
+  if (reading && (target.endpoint === 'manifest' || target.endpoint === 'blob') && tag === null) {
+    const invalid = invalidDigest(target.reference);
+    if (invalid !== null) return { kind: 'malformed', name: target.name, needs: [{ type: 'repository', name: target.name, actions: ['pull'] }], code: 'DIGEST_INVALID', message: invalid };
+  }
   const sources = mountSources(method, target.endpoint, params);
   if (sources === null) return UNKNOWN;
   return { kind: 'repository', ...target, tag, needs: [own, ...sources] };
@@ -106,6 +116,35 @@ function mountSources(method: string, endpoint: RepositoryEndpoint, params: Regi
   if (sources.length === 0 || !params.all('mount').some((mount) => mount !== '')) return [];
   if (!sources.every(isRepositoryName)) return null;
   return [...new Set(sources)].map((name) => ({ type: 'repository', name, actions: ['pull'] }));
+}
+
+/** Digests whose algorithm fixes the length: one that cannot be valid is 400, where registry 2.8 answers 500. */
+const DIGEST_LENGTH: Record<string, number> = { sha256: 64, sha512: 128 };
+
+/**
+ * `GET|HEAD /v2/<name>/manifests/<ref>` with a reference that is neither a tag nor a digest (the
+ * conformance suite's `.INVALID_MANIFEST_NAME`) is the registry's 404; `…/blobs/<digest>` or
+ * `…/manifests/<digest>` with a digest of the wrong length is the spec's 400 DIGEST_INVALID. The
+ * name must be a plain repository name: the caller then needs pull there, as for any read.
+ */
+function malformedRead(segments: string[]): Route | null {
+  const n = segments.length;
+  const last = segments[n - 1]!;
+  const endpoint = segments[n - 2];
+  if (n < 3 || last === '' || (endpoint !== 'manifests' && endpoint !== 'blobs')) return null;
+  const name = segments.slice(0, n - 2).join('/');
+  if (!isRepositoryName(name)) return null;
+  const needs: Access[] = [{ type: 'repository', name, actions: ['pull'] }];
+  if (endpoint === 'manifests' && !TAG.test(last) && !DIGEST.test(last)) return { kind: 'malformed', name, needs, code: 'MANIFEST_UNKNOWN', message: `manifest unknown: "${last}" is neither a tag nor a digest` };
+  return null;
+}
+
+/** A digest of a known algorithm whose hex part cannot be one; null when it may be valid. */
+export function invalidDigest(digest: string): string | null {
+  const [algorithm = '', hex = ''] = digest.split(':', 2);
+  const length = DIGEST_LENGTH[algorithm];
+  if (length === undefined || (hex.length === length && /^[0-9a-f]+$/.test(hex))) return null;
+  return `digest invalid: a ${algorithm} digest is ${length} lower-case hex characters`;
 }
 
 /** The decoded segments after `/v2/`, or null when the path is not one we can read unambiguously. */

@@ -13,6 +13,7 @@ import { freePort } from '../harness/ports.js';
 import { run } from '../harness/process.js';
 import { cliMain, disposeProxyConfig, proxyConfig, repoRoot, runProxyCli, startProxy } from '../harness/proxy.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { startRedis } from '../harness/redis.js';
 
 async function configIn(dir: string, config: object): Promise<string> {
   const file = path.join(dir, 'proxy.config.json');
@@ -154,4 +155,24 @@ test('`health` probes the address of the config it is given', async (t) => {
   const up = await runProxyCli(['health', '--config', file]);
   assert.equal(up.code, 0, up.stdout);
   assert.match(up.stdout, /answered 200/);
+});
+
+test('a listen address in use ends the process at once with one line, also with Redis connections open', async (t) => {
+  const dir = await makeTempDir('startup-listen');
+  const redis = await startRedis();
+  const taken = http.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    taken.close();
+    await redis.stop();
+    await removeTempDir(dir);
+  });
+  const port = (taken.address() as { port: number }).port;
+  const file = await configIn(dir, { listen: `127.0.0.1:${port}`, tls: { mode: 'off' }, auth: { mode: 'private' }, redis: redis.url, redisOptions: { secretKey: 'k'.repeat(32) } });
+  const started = Date.now();
+  const served = await runProxyCli(['serve', '--config', file], { timeoutMs: 20_000 });
+  assert.equal(served.code, 1, served.stderr);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms to exit`);
+  assert.match(served.stderr, /^registry-gate: cannot listen: listen EADDRINUSE.*choose another "listen" address/m);
+  assert.equal(served.stderr.trim().split('\n').length, 1, served.stderr);
 });

@@ -319,7 +319,20 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     const token = bearer('alice', [{ name: 'team-a/app', actions: ['pull', 'push'] }]);
     const narrow = await send(stack, 'POST', mount('alice/tool'), { auth: token });
     assert.equal(narrow.status, 401, 'the rules allow pull on alice/tool, the token lacks it');
-    assert.match(String(narrow.headers['www-authenticate']), /scope="repository:alice\/tool:pull",error="insufficient_scope"/);
+    assert.match(String(narrow.headers['www-authenticate']), /scope="repository:team-a\/app:pull,push repository:alice\/tool:pull",error="insufficient_scope"/);
+  });
+
+  test('a challenge names every scope the request needs: one token for exactly those, one retry, and the mount goes through', async () => {
+    const mount = `/v2/alice/tool/blobs/uploads/?mount=${D('e')}&from=public/base`;
+    const first = await send(stack, 'POST', mount);
+    assert.equal(first.status, 401);
+    const challenge = /scope="([^"]+)"/.exec(String(first.headers['www-authenticate']))?.[1];
+    assert.equal(challenge, 'repository:alice/tool:pull,push repository:public/base:pull', 'anonymous may pull public/base, yet the retry needs it in its token');
+    const query = new URLSearchParams({ service: stack.url.host, scope: challenge! }).toString().replace(/%20/g, '+');
+    const { token } = JSON.parse((await send(stack, 'GET', `/token?${query}`, { auth: basic('alice') })).body) as { token: string };
+    const retried = await send(stack, 'POST', mount, { auth: `Bearer ${token}` });
+    assert.equal(retried.status, 200, retried.body);
+    assert.equal(stack.forwarded.at(-1)!.url, mount);
   });
 
   test('a mount sent as a form body is authorized as the registry reads it: body first, every source asked', async () => {
@@ -389,6 +402,20 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('a malformed reference gets the registry\'s answer from the gate for those who may pull, and is never forwarded', async () => {
+    const before = stack.forwarded.length;
+    const path = '/v2/team-a/app/manifests/.INVALID_MANIFEST_NAME';
+    const alice = await send(stack, 'GET', path, { auth: basic('alice') });
+    assert.equal(alice.status, 404);
+    assert.equal(codeOf(alice), 'MANIFEST_UNKNOWN');
+    assert.equal((await send(stack, 'HEAD', path, { auth: basic('alice') })).status, 404);
+    assert.equal((await send(stack, 'GET', path, { auth: basic('bob') })).status, 403, 'bob may not read team-a/app');
+    assert.equal((await send(stack, 'PUT', path, { auth: basic('alice'), body: '{}' })).status, 403, 'writes stay refused');
+    const digest = await send(stack, 'GET', '/v2/team-a/app/blobs/sha256:abc', { auth: basic('alice') });
+    assert.deepEqual([digest.status, codeOf(digest)], [400, 'DIGEST_INVALID']);
+    assert.equal(stack.forwarded.length, before);
   });
 
   test("the catalog lists only what the caller may pull, in pages with a Link that continues", async () => {

@@ -87,7 +87,6 @@ test('hostile and ambiguous paths are unknown', () => {
     '/v2/a/manifests/lat%00est',
     '/v2/a%c3%a9/manifests/latest',
     '/v2/A/manifests/latest',
-    '/v2/a/manifests/-bad',
     '/v2/a/blobs/notadigest',
     '/v2/a/referrers/latest',
     '/v2/a/tags/other',
@@ -173,4 +172,26 @@ test('which bodies Go reads as a form', () => {
     ['POST', 'appl\u00c4\u00b0cation/x-www-form-urlencoded', 'unreadable'],
   ];
   for (const [method, contentType, form] of rows) assert.equal(bodyForm(method, contentType), form, `${method} ${contentType}`);
+});
+
+test('malformed references and digests of a readable repository: answered as the registry (or the spec) answers, for reads only', () => {
+  const pull = (name: string) => [{ type: 'repository', name, actions: ['pull'] }];
+  for (const method of ['GET', 'HEAD']) {
+    assert.deepEqual(accessForRequest(method, '/v2/ns/app/manifests/.INVALID_MANIFEST_NAME'), {
+      kind: 'malformed',
+      name: 'ns/app',
+      needs: pull('ns/app'),
+      code: 'MANIFEST_UNKNOWN',
+      message: 'manifest unknown: ".INVALID_MANIFEST_NAME" is neither a tag nor a digest',
+    });
+    const shortDigest = accessForRequest(method, '/v2/ns/app/blobs/sha256:abc');
+    assert.ok(shortDigest.kind === 'malformed' && shortDigest.code === 'DIGEST_INVALID', JSON.stringify(shortDigest));
+    const upperHex = accessForRequest(method, `/v2/ns/app/manifests/sha256:${'A'.repeat(64)}`);
+    assert.ok(upperHex.kind === 'malformed' && upperHex.code === 'DIGEST_INVALID');
+  }
+  assert.equal(accessForRequest('GET', `/v2/ns/app/blobs/sha256:${'a'.repeat(64)}`).kind, 'repository');
+  assert.equal(accessForRequest('GET', `/v2/ns/app/blobs/sha384:${'a'.repeat(5)}`).kind, 'repository', 'an algorithm whose length the gate does not fix: the registry decides');
+  for (const method of ['PUT', 'DELETE']) assert.deepEqual(accessForRequest(method, '/v2/ns/app/manifests/.INVALID_MANIFEST_NAME'), { kind: 'unknown' }, `${method}: writes stay refused`);
+  assert.deepEqual(accessForRequest('GET', '/v2/NS/app/manifests/.x'), { kind: 'unknown' }, 'a name the rules cannot read stays unknown');
+  assert.equal(accessForRequest('GET', '/v2/a/manifests/-bad').kind, 'malformed');
 });
