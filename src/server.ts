@@ -18,7 +18,7 @@ import { AccessPolicy } from './access/policy.js';
 import { AccessRules, rulesForMode } from './access/rules.js';
 import { GroupDirectory } from './access/groups.js';
 import { ProtectedTags } from './access/protected-tags.js';
-import { openAuditLog } from './audit/audit-log.js';
+import { openAuditLog, throttleFailedLogins } from './audit/audit-log.js';
 import { Identifier } from './auth/identify.js';
 import { createSources } from './auth/sources/create.js';
 import { connectAtStart, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
@@ -86,7 +86,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
   const protectedTags = new ProtectedTags(config.protectedTags);
-  const audit = openAuditLog(config.audit.file, logger);
+  const audit = throttleFailedLogins(openAuditLog(config.audit.file, logger));
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   let fanout: RedisInvalidations | null = null;
   const cache = config.cache.ttlSeconds > 0 ? new ResponseCache({ ...config.cache, onWrite: (repository) => fanout?.publish(repository) }) : null;

@@ -26,6 +26,8 @@ export interface AuditEntry {
   status: number;
   bytes?: number;
   reason?: string;
+  /** On a failed-login summary: how many more failures of this user from this client since its last line. */
+  repeated?: number;
   request: string;
 }
 
@@ -36,12 +38,54 @@ export interface AuditSink {
 }
 
 /** The order a person reads a line in: when, what, who, where, what exactly, how it ended. */
-const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'request'];
+const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'repeated', 'request'];
 
 function line(entry: AuditEntry): Record<string, unknown> {
   const out: Record<string, unknown> = { time: new Date().toISOString() };
   for (const key of FIELD_ORDER) if (entry[key] !== undefined) out[key] = entry[key];
   return out;
+}
+
+/** How long repeated failed logins of one user from one client are summed up before a line says how many. */
+export const FAILED_LOGIN_INTERVAL_MS = 60_000;
+const MAX_THROTTLED = 10_000;
+
+/**
+ * A guesser's thousands of failed logins must not be thousands of lines (a few connections filled
+ * a disk that way): the first failure of a user from a client is a line at once, the ones after
+ * it within the interval are counted, and one line at the end of the interval says how many
+ * (`repeated`). Changes are never summed up.
+ */
+export function throttleFailedLogins(sink: AuditSink, intervalMs = FAILED_LOGIN_INTERVAL_MS): AuditSink & { flush(): void } {
+  const pending = new Map<string, { last: AuditEntry; repeated: number }>();
+  const flush = (): void => {
+    for (const { last, repeated } of pending.values()) if (repeated > 0) sink.record({ ...last, repeated });
+    pending.clear();
+  };
+  const timer = setInterval(flush, intervalMs);
+  timer.unref();
+  return {
+    record(entry) {
+      if (entry.event !== 'login-failed') return sink.record(entry);
+      const key = `${entry.user ?? ''}\0${entry.client ?? ''}`;
+      const seen = pending.get(key);
+      if (seen) {
+        seen.repeated++;
+        seen.last = entry;
+        return;
+      }
+      // Bounded: a spray of new names from many addresses gets its lines; memory does not grow.
+      if (pending.size < MAX_THROTTLED) pending.set(key, { last: entry, repeated: 0 });
+      sink.record(entry);
+    },
+    reopen: () => sink.reopen(),
+    flush,
+    close: async () => {
+      clearInterval(timer);
+      flush();
+      await sink.close();
+    },
+  };
 }
 
 export function openAuditLog(file: string | null, logger: Logger): AuditSink {

@@ -3,9 +3,10 @@
  *
  * - Only failed credential checks count: a bare 401 challenge (every docker session starts with
  *   one) never reaches this module, a source that is unavailable (a directory down) counts for
- *   nobody, and the same wrong password from the same client within a minute (containerd POSTs
- *   /token, then GETs it with the same credentials) counts once and is answered without another
- *   check. Logins verified a moment ago, and identical checks under way, are answered by the
+ *   nobody. The same wrong password from the same client is answered from memory (no second
+ *   check): its first repeat is free — containerd POSTs /token, then GETs it with the same
+ *   credentials — and every further one counts again, so a loop replaying one wrong password is
+ *   cut to 429 like any guessing. Logins verified a moment ago, and identical checks under way, are answered by the
  *   identify chain before they get here (auth/identify.ts).
  * - Per user and client: after `failuresPerUser` failures in `windowSeconds`, each further
  *   failure closes that pair for 1, 2, 4 … seconds (at most `maxBackoffSeconds`); a success
@@ -41,6 +42,8 @@ export type Check = () => Promise<Authentication>;
 
 /** How long the same wrong password from the same client is answered from memory. */
 const REPEAT_MS = 60_000;
+/** Repeats of one wrong password that do not count again (containerd's POST, then GET). */
+const FREE_REPEATS = 1;
 const MAX_REPEATS = 10_000;
 /** The counters only count; they never refuse by themselves (see the cooldowns). */
 const UNLIMITED = 2 ** 30;
@@ -49,7 +52,8 @@ export class LoginGuard {
   private readonly failures: RateLimiterAbstract;
   private readonly cooldowns: RateLimiterAbstract;
   private readonly pace: RateLimiterAbstract;
-  private readonly repeats = new ExpiringMap<true>(REPEAT_MS, MAX_REPEATS);
+  /** Wrong passwords seen lately, with how often each came again. */
+  private readonly repeats = new ExpiringMap<number>(REPEAT_MS, MAX_REPEATS);
   private readonly repeatKey = randomBytes(32);
 
   /** `entryOf`: what the sources hold for a name now (a changed entry makes nothing old a repeat). */
@@ -85,10 +89,20 @@ export class LoginGuard {
     const everywhere = `user:${digest(user, '')}`;
 
     const repeat = this.repeatOf(user, password, client);
-    if (this.repeats.has(repeat)) return INVALID;
+    const repeats = this.repeats.get(repeat);
+    if (repeats !== undefined && repeats < FREE_REPEATS) {
+      this.repeats.set(repeat, repeats + 1);
+      return INVALID;
+    }
 
     const closed = await this.closedFor([pair, address]);
     if (closed > 0) return this.limited(user, client, closed);
+    if (repeats !== undefined) {
+      // Known to be wrong: no check, but it counts like one.
+      this.repeats.set(repeat, repeats + 1);
+      await this.countFailure(pair, address, everywhere);
+      return INVALID;
+    }
     if ((await this.count(everywhere)) >= this.limits.failuresPerUser) {
       try {
         await this.pace.consume(everywhere);
@@ -106,9 +120,13 @@ export class LoginGuard {
     }
     // A source that cannot answer is an outage, not a guess: nothing counts, nobody is closed.
     if (answer.reason === 'unavailable') return outcomeOf(answer);
-    this.repeats.set(repeat, true);
-    await Promise.all([this.fail(pair, this.limits.failuresPerUser), this.fail(address, this.limits.failuresPerClient), this.failures.penalty(everywhere)]);
+    this.repeats.set(repeat, 0);
+    await this.countFailure(pair, address, everywhere);
     return INVALID;
+  }
+
+  private async countFailure(pair: string, address: string, everywhere: string): Promise<void> {
+    await Promise.all([this.fail(pair, this.limits.failuresPerUser), this.fail(address, this.limits.failuresPerClient), this.failures.penalty(everywhere)]);
   }
 
   /** One more failure for `key`; past `threshold` the key closes for 1, 2, 4 … seconds. */

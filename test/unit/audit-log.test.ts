@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { openAuditLog, type AuditEntry } from '../../src/audit/audit-log.js';
+import { openAuditLog, throttleFailedLogins, type AuditEntry } from '../../src/audit/audit-log.js';
 import { createLogger } from '../../src/observe/logger.js';
 
 const entry = (tag: string): AuditEntry => ({ event: 'change', action: 'push', user: 'alice', client: '::1', repository: 'a', tag, status: 201, request: 'r1' });
@@ -46,4 +46,25 @@ test('a name or path with any bytes stays one line, in the file and on stdout, a
     const parsed = JSON.parse(lines[0]!) as { user?: string; audit?: { user: string } };
     assert.equal(parsed.user ?? parsed.audit?.user, hostile);
   }
+});
+
+test('failed logins of one user from one client are summed up per interval; changes and other pairs keep their lines', async () => {
+  const lines: AuditEntry[] = [];
+  const sink = throttleFailedLogins({ record: (e) => void lines.push(e), reopen() {}, close: async () => {} }, 60_000);
+  const failed = (user: string, client: string, request: string): AuditEntry => ({ event: 'login-failed', action: 'login', user, client, status: 401, reason: 'invalid username or password', request });
+  for (let i = 0; i < 100; i++) sink.record(failed('alice', '198.51.100.7', `r${i}`));
+  sink.record(failed('alice', '203.0.113.9', 'other-client'));
+  sink.record(failed('bob', '198.51.100.7', 'other-user'));
+  sink.record(entry('a-change'));
+  assert.deepEqual(lines.map((l) => [l.event, l.user, l.client, l.request, l.repeated]), [
+    ['login-failed', 'alice', '198.51.100.7', 'r0', undefined],
+    ['login-failed', 'alice', '203.0.113.9', 'other-client', undefined],
+    ['login-failed', 'bob', '198.51.100.7', 'other-user', undefined],
+    ['change', 'alice', '::1', 'r1', undefined],
+  ]);
+  sink.flush();
+  assert.deepEqual(lines.slice(4).map((l) => [l.user, l.client, l.request, l.repeated]), [['alice', '198.51.100.7', 'r99', 99]]);
+  sink.record(failed('alice', '198.51.100.7', 'next-interval'));
+  assert.equal(lines.at(-1)!.request, 'next-interval', 'a new interval starts with a line at once');
+  await sink.close();
 });

@@ -57,12 +57,17 @@ test('a pair verified a moment ago passes without counters, even from an address
   assert.ok(!guessing.ok && guessing.reason === 'limited');
 });
 
-test('the same wrong password again (containerd: POST, then GET) counts once and costs no second bcrypt run', async () => {
+test('the same wrong password again (containerd: POST, then GET) counts once and costs no second check; replayed further, it counts again', async () => {
   const { checks, checker } = table({ bob: 'right' });
   const guard = chain(LIMITS, checker);
-  for (let i = 0; i < 10; i++) assert.deepEqual(await guard.login('bob', 'stale-password', '198.51.100.8'), INVALID);
-  assert.equal(checks.count, 1);
-  await ok(guard.login('bob', 'right', '198.51.100.8'));
+  assert.deepEqual(await guard.login('bob', 'stale-password', '198.51.100.8'), INVALID);
+  assert.deepEqual(await guard.login('bob', 'stale-password', '198.51.100.8'), INVALID, 'the GET after the POST: free');
+  await ok(guard.login('bob', 'right', '203.0.113.8'), 'one failure so far: nothing is closed');
+  const replayed = [];
+  for (let i = 0; i < 10; i++) replayed.push(await guard.login('bob', 'stale-password', '198.51.100.8'));
+  assert.equal(checks.count, 2, 'one check for the wrong password, one for the right one');
+  assert.deepEqual(replayed.slice(0, LIMITS.failuresPerUser - 1).map((o) => o.ok || o.reason), Array(LIMITS.failuresPerUser - 1).fill('invalid'));
+  assert.ok(replayed.slice(LIMITS.failuresPerUser - 1).every((o) => !o.ok && o.reason === 'limited'), JSON.stringify(replayed.map((o) => o.ok || o.reason)));
 });
 
 test('per client: spraying many names from one address closes the address', async () => {
