@@ -24,6 +24,7 @@ import { clientTimeouts, limitBodyIdle } from './proxy/timeouts.js';
 import { corsAnswer } from './proxy/cors.js';
 import { hostMatcher, knownNames, MISDIRECTED_MESSAGE } from './proxy/known-hosts.js';
 import { filteredCatalog, nextLink, pageSize } from './proxy/catalog.js';
+import { pagedTags } from './proxy/tags.js';
 import { guardDelete, guardManifestPut } from './proxy/tag-guard.js';
 import type { RegistryQuestions } from './proxy/upstream-client.js';
 import type { ForwardOutcome, Forwarder } from './proxy/forward.js';
@@ -247,6 +248,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     // without `access`) get the registry's own answer and pagination.
     if (route.kind === 'catalog' && !policy.mayPullEverything(verdict.caller)) return answerCatalog(x, verdict.caller);
     if (route.kind === 'malformed') return sendRegistryError(res, route.code, route.message);
+    if (route.kind === 'repository' && route.endpoint === 'tags' && method === 'GET' && (x.query.has('n') || x.query.has('last'))) return answerTags(x, route.name);
 
     const protectable = route.kind === 'repository' && (route.endpoint === 'manifest' || (route.endpoint === 'blob' && method === 'DELETE'));
     if (protectable && !deps.protectedTags.empty) {
@@ -312,8 +314,22 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const page = await filteredCatalog(deps.upstream, n, x.query.get('last'), (name) => policy.mayPull(caller, name));
     if (!page.ok) return sendRegistryError(x.res, 'UNAVAILABLE', page.reason);
     const headers: Record<string, string> = { [API_VERSION_HEADER]: API_VERSION };
-    if (page.next !== null) headers.link = nextLink(n, page.next);
+    if (page.next !== null) headers.link = nextLink('/v2/_catalog', n, page.next);
     sendJson(x.res, 200, { repositories: page.repositories }, headers);
+  };
+
+  const answerTags = async (x: Exchange, name: string): Promise<void> => {
+    const n = pageSize(x.query);
+    if (n === null) return sendRegistryError(x.res, 'BAD_REQUEST', 'n must be a whole number');
+    const page = await pagedTags(deps.upstream, name, n, x.query.get('last'));
+    if (!page.ok) {
+      if (page.status === null) return sendRegistryError(x.res, 'UNAVAILABLE', 'the registry sent a tag list the proxy cannot read');
+      x.res.writeHead(page.status, { 'content-type': page.contentType, 'content-length': Buffer.byteLength(page.body), [API_VERSION_HEADER]: API_VERSION });
+      return void x.res.end(page.body);
+    }
+    const headers: Record<string, string> = { [API_VERSION_HEADER]: API_VERSION };
+    if (page.next !== null) headers.link = nextLink(`/v2/${name}/tags/list`, n, page.next);
+    sendJson(x.res, 200, { name: page.name, tags: page.tags }, headers);
   };
 
   const answerToken = async (x: Exchange & { view: ClientView }): Promise<void> => {

@@ -39,6 +39,7 @@ export async function filteredCatalog(client: RegistryQuestions, n: number, last
   return { ok: true, repositories: shown, next: null };
 }
 
-export function nextLink(n: number, next: string): string {
-  return `</v2/_catalog?${new URLSearchParams({ last: next, n: String(n) })}>; rel="next"`;
+/** The `Link` to the page after `next`, for the catalog and a repository's tags alike. */
+export function nextLink(path: string, n: number, next: string): string {
+  return `<${path}?${new URLSearchParams({ last: next, n: String(n) })}>; rel="next"`;
 }

@@ -241,8 +241,8 @@ describe('forwarding to the registry', () => {
   });
 
   test('one log line per request, without credentials', async () => {
-    await request(`${proxy.url}/v2/logged/tags/list?n=1`, { headers: { authorization: 'Basic c2VjcmV0dXNlcjpodW50ZXIy' } });
-    const line = await proxy.waitForLog((l) => l.msg === 'request' && l.path === '/v2/logged/tags/list');
+    await request(`${proxy.url}/v2/logged/manifests/latest?probe=1`, { headers: { authorization: 'Basic c2VjcmV0dXNlcjpodW50ZXIy' } });
+    const line = await proxy.waitForLog((l) => l.msg === 'request' && l.path === '/v2/logged/manifests/latest');
     assert.equal(line.method, 'GET');
     assert.equal(line.status, 200);
     assert.equal(line.upstreamStatus, 200);

@@ -418,6 +418,24 @@ describe('authorization with the access rules of SPEC.md (private mode, token ch
     assert.equal(stack.forwarded.length, before);
   });
 
+  test('tags/list with n and last is paged by the gate (registry 2.8 ignores both); without them the registry answers', async () => {
+    const before = stack.forwarded.length;
+    const page = async (query: string) => {
+      const answer = await send(stack, 'GET', `/v2/team-a/app/tags/list${query}`, { auth: basic('alice') });
+      return { status: answer.status, body: answer.body ? JSON.parse(answer.body) : null, link: answer.headers.link };
+    };
+    assert.deepEqual(await page('?n=2'), { status: 200, body: { name: 'team-a/app', tags: ['latest', 'v1'] }, link: '</v2/team-a/app/tags/list?last=v1&n=2>; rel="next"' });
+    assert.deepEqual(await page('?last=v1&n=2'), { status: 200, body: { name: 'team-a/app', tags: ['v2'] }, link: undefined });
+    assert.deepEqual(await page('?last=latest'), { status: 200, body: { name: 'team-a/app', tags: ['v1', 'v2'] }, link: undefined });
+    assert.equal((await page('?n=x')).status, 400);
+    assert.equal(stack.forwarded.length, before, 'answered by the gate');
+    const unknown = await send(stack, 'GET', '/v2/alice/none/tags/list?n=1', { auth: basic('alice') });
+    assert.equal(unknown.status, 404, 'the registry\'s own refusal passes');
+    assert.equal((await send(stack, 'GET', '/v2/team-b/app/tags/list?n=1', { auth: basic('alice') })).status, 403, 'paging asks the rules first');
+    await send(stack, 'GET', '/v2/team-a/app/tags/list', { auth: basic('alice') });
+    assert.equal(stack.forwarded.at(-1)!.url, '/v2/team-a/app/tags/list');
+  });
+
   test("the catalog lists only what the caller may pull, in pages with a Link that continues", async () => {
     const page = async (auth: string, query: string) => {
       const answer = await send(stack, 'GET', `/v2/_catalog${query}`, { auth });
