@@ -13,4 +13,5 @@ bash scripts/prepare.sh
 npx tsc -p tsconfig.test.json
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-exec bash scripts/run-tests.sh "${files[@]}"
+bash scripts/run-tests.sh "${files[@]}"
+exec bash scripts/other-nodes.sh
