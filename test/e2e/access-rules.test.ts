@@ -14,6 +14,7 @@ import { addLoopbackName, type LoopbackName } from '../harness/hosts.js';
 import { startContainersTool, startCtr, type ImageTool } from '../harness/image-tools.js';
 import { makeOciImage, toDockerArchive, type OciImage } from '../harness/oci-image.js';
 import { run, waitUntil } from '../harness/process.js';
+import { curl as curlWithCa } from '../harness/curl.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { skopeo, skopeoCopy } from '../harness/skopeo.js';
 import { startTlsStack, type TlsStack } from '../harness/stack.js';
@@ -96,12 +97,7 @@ describe('access rules with real clients', () => {
     if (work) await removeTempDir(work);
   });
 
-  const curl = async (url: string, creds: { user: string; pass: string } | null, ...extra: string[]) => {
-    const auth = creds ? ['-u', `${creds.user}:${creds.pass}`] : [];
-    const res = await run('curl', ['-sS', '--cacert', caFile, '-D', '-', '-o', '-', ...auth, ...extra, url], { timeoutMs: 30_000, redact: creds ? [creds.pass] : [] });
-    const [head = '', body = ''] = res.stdout.split(/\r\n\r\n/);
-    return { status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]), head, body };
-  };
+  const curl = (url: string, creds: { user: string; pass: string } | null, ...extra: string[]) => curlWithCa(caFile, url, creds, ...extra);
 
   test('alice (group team-a) pushes to team-a/app and alice/tool with docker, skopeo, podman and ctr; team-b/app is refused at once, clearly', async () => {
     await dockerd.login(stack.host, ALICE.user, ALICE.pass);

@@ -14,7 +14,7 @@ import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { addLoopbackName, type LoopbackName } from '../harness/hosts.js';
 import { startContainersTool, type ImageTool } from '../harness/image-tools.js';
 import { makeOciImage, toDockerArchive, type OciImage } from '../harness/oci-image.js';
-import { run } from '../harness/process.js';
+import { curl as curlWithCa } from '../harness/curl.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { directorySource, LDAP_SUFFIX, startSlapd, type Slapd } from '../harness/slapd.js';
 import { startTlsStack, type TlsStack } from '../harness/stack.js';
@@ -77,12 +77,7 @@ describe('directory users with real clients', () => {
     if (work) await removeTempDir(work);
   });
 
-  const curl = async (url: string, creds: { user: string; pass: string } | null, ...extra: string[]) => {
-    const auth = creds ? ['-u', `${creds.user}:${creds.pass}`] : [];
-    const res = await run('curl', ['-sS', '--cacert', path.join(stack.certDir, 'ca.crt'), '-D', '-', '-o', '-', ...auth, ...extra, url], { timeoutMs: 30_000, redact: creds ? [creds.pass] : [] });
-    const [head = '', body = ''] = res.stdout.split(/\r\n\r\n/);
-    return { status: Number(/^HTTP\/\S+ (\d+)/.exec(head)?.[1]), head, body };
-  };
+  const curl = (url: string, creds: { user: string; pass: string } | null, ...extra: string[]) => curlWithCa(path.join(stack.certDir, 'ca.crt'), url, creds, ...extra);
 
   test('docker, podman and skopeo log in as a directory user; the directory\'s nested groups decide where they push', async () => {
     const login = await dockerd.login(stack.host, ALICE.user, ALICE.pass);
