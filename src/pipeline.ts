@@ -11,6 +11,9 @@ import type { Caller } from './access/rules.js';
 import { parseAuthorization } from './auth/credentials.js';
 import { answerTokenPost, answerTokenRequest, failure, type TokenEndpointContext, type TokenResponse } from './auth/token-endpoint.js';
 import type { TokenAuthority } from './auth/token.js';
+import { answerTokensApi, API_BODY_LIMIT, isTokensPath } from './auth/access-tokens/api.js';
+import type { TokenManager } from './auth/access-tokens/manage.js';
+import { basicChallenge } from './auth/challenge.js';
 import type { AuditEntry, AuditSink } from './audit/audit-log.js';
 import { classifyRequest, type Route } from './registry/route.js';
 import { bodyForm, FORM_BODY_LIMIT, registryParams, type BodyForm, type RegistryParams } from './registry/inputs.js';
@@ -43,6 +46,8 @@ export interface PipelineDeps {
   identifier: Identifier | null;
   /** Null when the proxy issues no tokens (auth "none" or challenge "basic"). */
   authority: TokenAuthority | null;
+  /** Null without a "tokens" identity source: /gate/v1/tokens is then not found. */
+  tokens: TokenManager | null;
   forwarder: Forwarder;
   upstream: RegistryQuestions;
   /** Null when `cache.ttlSeconds` is 0. */
@@ -71,6 +76,10 @@ interface Exchange {
   view: ClientView | null;
   route: Route | null;
   subject: string | null;
+  /** The access token the subject came with. */
+  token?: string;
+  /** An access token created or revoked through /gate/v1/tokens. */
+  managed?: { action: 'token-create' | 'token-revoke'; token: string; owner: string };
   /** The identity came with credentials or a token (a 401 to it is a refusal, not a challenge). */
   identified: boolean;
   failedLogin?: FailedLogin;
@@ -198,7 +207,8 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (!isKnownHost(x.view.host)) return sendRegistryError(res, 'MISDIRECTED', MISDIRECTED_MESSAGE);
     const isApi = pathname === '/v2' || pathname.startsWith('/v2/');
     const isToken = pathname === '/token' && issuesTokens;
-    if (!isApi && !isToken) return sendRegistryError(res, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
+    const isTokensApi = deps.tokens !== null && isTokensPath(pathname);
+    if (!isApi && !isToken && !isTokensApi) return sendRegistryError(res, 'NOT_FOUND', 'not found: the registry API lives under /v2/');
     const cors = corsAnswer(config.cors.allowedOrigins, method, req.headers);
     if (cors.kind === 'refused') return sendRegistryError(res, 'DENIED', cors.reason);
     if (cors.kind === 'preflight') {
@@ -211,6 +221,10 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (isToken) {
       if (refusedWhileStopping(x, null)) return;
       return answerToken(x);
+    }
+    if (isTokensApi) {
+      if (refusedWhileStopping(x, null)) return;
+      return answerTokensRequest(x, deps.tokens!);
     }
 
     // The registry reads parameters from an urlencoded body too, and lets them win over the
@@ -232,6 +246,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     if (refusedWhileStopping(x, route.kind === 'repository' ? route.name : null)) return;
     const verdict = await gate.check(route, req.headers, tokenService(x.view), x.view.clientIp);
     x.subject = verdict.subject;
+    x.token = verdict.ok ? verdict.caller.token?.name : verdict.token;
     x.identified = verdict.presented;
     if (!verdict.ok) {
       x.failedLogin = verdict.failedLogin;
@@ -359,10 +374,60 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       answer = { ...failure('UNSUPPORTED', 'use GET or POST /token'), headers: { allow: 'GET, HEAD, POST' } };
     }
     x.subject = answer.subject;
+    x.token = answer.token;
     x.failedLogin = answer.failedLogin;
     x.identified = answer.subject !== null || answer.failedLogin !== undefined;
     res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
     res.end(req.method === 'HEAD' ? undefined : answer.body);
+  };
+
+  /**
+   * /gate/v1/tokens: a person's own password (Basic), through the identify chain and its limits
+   * like any login; never a registry token nor an access token.
+   */
+  const answerTokensRequest = async (x: Exchange & { view: ClientView }, manager: TokenManager): Promise<void> => {
+    const { req, res } = x;
+    const method = req.method ?? 'GET';
+    const challenge = { 'www-authenticate': basicChallenge(config.auth.realm) };
+    const credentials = parseAuthorization(req.headers.authorization);
+    if (credentials.kind !== 'basic' || !deps.identifier) {
+      await settleBody(req);
+      return sendRegistryError(res, 'UNAUTHORIZED', 'log in with your user name and password (Basic authentication) to manage your access tokens', challenge);
+    }
+    x.identified = true;
+    const outcome = await deps.identifier.login(credentials.user, credentials.password, x.view.clientIp);
+    if (!outcome.ok) {
+      await settleBody(req);
+      x.failedLogin = { user: credentials.user, reason: outcome.message };
+      if (outcome.reason === 'limited') return sendRegistryError(res, 'TOOMANYREQUESTS', outcome.message, { 'retry-after': String(outcome.retryAfterSeconds) });
+      if (outcome.reason === 'unavailable') return sendRegistryError(res, 'SOURCE_UNAVAILABLE', outcome.message, { 'retry-after': '5' });
+      return sendRegistryError(res, 'UNAUTHORIZED', outcome.message, challenge);
+    }
+    const { identity } = outcome;
+    x.subject = identity.subject;
+    if (identity.token) {
+      x.token = identity.token.name;
+      await settleBody(req);
+      return sendRegistryError(res, 'DENIED', 'an access token cannot manage access tokens; log in with your own password');
+    }
+    let body: Buffer | null = null;
+    if (method === 'POST') {
+      const read = await readBody(req, API_BODY_LIMIT, BODY_TIMEOUT_MS);
+      if (!read.ok) {
+        if (read.reason === 'too-large') return sendRegistryError(res, 'TOO_LARGE', `a token request is at most ${API_BODY_LIMIT} bytes`, { connection: 'close' });
+        return void res.destroy();
+      }
+      body = read.body;
+    } else await settleBody(req);
+    const actor = { user: identity.subject, groups: policy.caller(identity.subject, identity.groups).groups };
+    const answer = await answerTokensApi(method, x.pathname, body, actor, manager);
+    if (!answer.ok) return sendRegistryError(res, answer.code, answer.message, answer.headers);
+    x.managed = answer.audit;
+    if (answer.body === null) {
+      res.writeHead(answer.status, { 'cache-control': 'no-store' });
+      return void res.end();
+    }
+    sendJson(res, answer.status, answer.body);
   };
 
   const finish = (x: Exchange): void => {
@@ -419,8 +484,9 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
  */
 function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
   const status = x.res.headersSent ? x.res.statusCode : 0;
-  const base = { user: x.subject, client: x.view?.clientIp ?? null, status, request: x.id };
+  const base = { user: x.subject, ...(x.token !== undefined ? { accessToken: x.token } : {}), client: x.view?.clientIp ?? null, status, request: x.id };
   if (x.failedLogin !== undefined) return { ...base, event: 'login-failed', action: 'login', user: x.failedLogin.user, reason: x.failedLogin.reason };
+  if (x.managed !== undefined) return { ...base, event: 'token', action: x.managed.action, accessToken: x.managed.token, owner: x.managed.owner };
   const route = x.route;
   if (route === null || (status === 401 && !x.identified)) return null;
   const method = x.req.method ?? '';
@@ -486,6 +552,7 @@ function logExchange(logger: Logger, x: Exchange, bytesIn: number, bytesOut: num
       bytesOut,
       durationMs: Math.round(durationMs * 10) / 10,
       user: x.subject,
+      accessToken: x.token,
       client: x.view?.clientIp,
       upstreamStatus: x.outcome.upstreamStatus,
       failure: x.outcome.failure,

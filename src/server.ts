@@ -21,6 +21,8 @@ import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog, throttleFailedLogins } from './audit/audit-log.js';
 import { Identifier } from './auth/identify.js';
 import { createSources } from './auth/sources/create.js';
+import { TokensSource } from './auth/sources/tokens.js';
+import { TokenManager } from './auth/access-tokens/manage.js';
 import { connectAtStart, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
 import { ResponseCache } from './cache/response-cache.js';
 import { sendRegistryError } from './registry/errors.js';
@@ -60,8 +62,11 @@ export async function startServer(config: Config, logger: Logger, options: Start
   await prepareStateDir(config.stateDir);
   const authenticates = config.auth.mode !== 'none';
   const pool = authenticates ? new VerifyPool() : null;
-  const sources = pool ? await createSources(config.auth, { logger, pool, ...(options.selfCommand ? { selfCommand: options.selfCommand } : {}) }) : null;
   const redis = await redisTarget(config);
+  const redisHealth = new RedisHealth();
+  const sources = pool
+    ? await createSources(config, { logger, pool, redis, health: redisHealth, follow: true, ...(options.selfCommand ? { selfCommand: options.selfCommand } : {}) })
+    : null;
   const authority =
     authenticates && config.auth.challenge === 'token'
       ? new TokenAuthority(await (redis ? new RedisKeyStore(redis) : new FileKeyStore(config.stateDir)).load(), {
@@ -70,7 +75,6 @@ export async function startServer(config: Config, logger: Logger, options: Start
         })
       : null;
   // Failed logins count together across replicas through Redis; memory stands in while it is away.
-  const redisHealth = new RedisHealth();
   const loginRedis =
     sources && redis
       ? redisHealth.watch(
@@ -83,6 +87,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       : null;
   if (loginRedis && redis) await connectAtStart([loginRedis], redis, 'the failed-login counts');
   const identifier = sources ? new Identifier(sources, config.loginLimits, loginRedis) : null;
+  const tokensSource = sources?.find((s): s is TokensSource => s instanceof TokensSource) ?? null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
   const protectedTags = new ProtectedTags(config.protectedTags);
@@ -108,6 +113,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     upstream: new UpstreamClient(config.upstream, config.upstreamTimeoutSeconds * 1000),
     identifier,
     authority,
+    tokens: tokensSource ? new TokenManager(tokensSource) : null,
     forwarder,
     cache,
     drain,

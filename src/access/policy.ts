@@ -5,6 +5,7 @@
 import type { Access } from '../registry/scope.js';
 import type { GroupSource } from './groups.js';
 import { AccessRules, type Caller, type Decision } from './rules.js';
+import type { ScopeLimit } from './token-scope.js';
 
 export class AccessPolicy {
   constructor(
@@ -21,10 +22,15 @@ export class AccessPolicy {
     this.publicCatalog = publicCatalog;
   }
 
-  /** `sourceGroups`: what the identity's source (a directory) says, added to the configured groups. */
-  caller(user: string | null, sourceGroups: readonly string[] = []): Caller {
+  /**
+   * `sourceGroups`: what the identity's source (a directory) says, added to the configured groups.
+   * `token`: the access token acting for `user`, which bounds every answer below.
+   */
+  caller(user: string | null, sourceGroups: readonly string[] = [], token?: { name: string; limit: ScopeLimit }): Caller {
     const configured = this.groups.groupsOf(user);
-    return { user, groups: sourceGroups.length ? new Set([...configured, ...sourceGroups]) : configured };
+    const caller: Caller = { user, groups: sourceGroups.length ? new Set([...configured, ...sourceGroups]) : configured };
+    if (token) caller.token = token;
+    return caller;
   }
 
   /**
@@ -38,25 +44,32 @@ export class AccessPolicy {
   /** The asked actions on `access` that the caller holds, in the asked order (what a token gets). */
   allowed(caller: Caller, access: Access): string[] {
     if (access.type === 'registry' && access.name === 'catalog') return this.mayList(caller) ? [...new Set(access.actions)] : [];
-    return this.rules.allowedActions(caller, access);
+    const allowed = this.rules.allowedActions(caller, access);
+    const limit = caller.token?.limit;
+    return limit ? allowed.filter((action) => limit.allows(access.name, action, caller.user)) : allowed;
   }
 
   decide(caller: Caller, access: Access): Decision {
     if (access.type === 'registry') {
       return this.mayList(caller) ? { ok: true, rule: null } : { ok: false, rule: null, reason: 'anonymous callers may not list repositories (auth.publicCatalog)' };
     }
-    return this.rules.decide(caller, access);
+    const decision = this.rules.decide(caller, access);
+    const token = caller.token;
+    if (!decision.ok || !token) return decision;
+    const beyond = access.actions.filter((action) => !token.limit.allows(access.name, action, caller.user));
+    if (beyond.length === 0) return decision;
+    return { ok: false, rule: decision.rule, reason: `access token "${token.name}" is limited to ${token.limit.describe()}` };
   }
 
   mayPull(caller: Caller, repository: string): boolean {
-    return this.rules.decide(caller, { type: 'repository', name: repository, actions: ['pull'] }).ok;
+    return this.decide(caller, { type: 'repository', name: repository, actions: ['pull'] }).ok;
   }
 
   mayDoEverything(caller: Caller): boolean {
-    return this.rules.mayDoEverything(caller);
+    return this.rules.mayDoEverything(caller) && (caller.token?.limit.everything ?? true);
   }
 
   mayPullEverything(caller: Caller): boolean {
-    return this.rules.mayPullEverything(caller);
+    return this.rules.mayPullEverything(caller) && (caller.token?.limit.pullsEverything ?? true);
   }
 }

@@ -13,11 +13,14 @@
 import type { AccessRuleConfig, AuthMode } from '../config/types.js';
 import type { Access } from '../registry/scope.js';
 import { compileGlob, type Glob } from './glob.js';
+import type { ScopeLimit } from './token-scope.js';
 
 export interface Caller {
   /** null: anonymous. */
   user: string | null;
   groups: ReadonlySet<string>;
+  /** Set when an access token acts for `user`: rules may name it, and its scopes bound it (policy.ts). */
+  token?: { name: string; limit: ScopeLimit };
 }
 
 /** One result shape for every decision. `rule` is the 1-based position of the deciding rule, null when none matched. */
@@ -37,6 +40,7 @@ interface Subjects {
   authenticated: boolean;
   users: Set<string>;
   groups: Set<string>;
+  tokens: Set<string>;
 }
 
 interface CompiledRule {
@@ -67,8 +71,8 @@ export function rulesForMode(mode: AuthMode): AccessRuleConfig[] {
 /** Why a subject cannot be used, or null. */
 export function subjectProblem(subject: string): string | null {
   if (subject === '*' || subject === 'anonymous' || subject === 'authenticated') return null;
-  const m = /^(user|group):(.+)$/.exec(subject);
-  if (!m) return `"${subject}" is not a subject (use "user:NAME", "group:NAME", "anonymous", "authenticated" or "*")`;
+  const m = /^(user|group|token):(.+)$/.exec(subject);
+  if (!m) return `"${subject}" is not a subject (use "user:NAME", "group:NAME", "token:NAME", "anonymous", "authenticated" or "*")`;
   if (/[\s:]/.test(m[2]!)) return `"${subject}": a ${m[1]} name has no spaces or colons`;
   return null;
 }
@@ -172,13 +176,14 @@ export function subjectMatcher(list: readonly string[]): (caller: Caller) => boo
 }
 
 function compileSubjects(list: readonly string[]): Subjects {
-  const who: Subjects = { anyone: false, anonymous: false, authenticated: false, users: new Set(), groups: new Set() };
+  const who: Subjects = { anyone: false, anonymous: false, authenticated: false, users: new Set(), groups: new Set(), tokens: new Set() };
   for (const subject of list) {
     if (subject === '*') who.anyone = true;
     else if (subject === 'anonymous') who.anonymous = true;
     else if (subject === 'authenticated') who.authenticated = true;
     else if (subject.startsWith('user:')) who.users.add(subject.slice(5));
     else if (subject.startsWith('group:')) who.groups.add(subject.slice(6));
+    else if (subject.startsWith('token:')) who.tokens.add(subject.slice(6));
   }
   return who;
 }
@@ -187,6 +192,7 @@ function names(who: Subjects, caller: Caller): boolean {
   if (who.anyone) return true;
   if (caller.user === null) return who.anonymous;
   if (who.authenticated || who.users.has(caller.user)) return true;
+  if (caller.token && who.tokens.has(caller.token.name)) return true;
   for (const group of caller.groups) if (who.groups.has(group)) return true;
   return false;
 }

@@ -10,10 +10,17 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { escapeLine, type Logger } from '../observe/logger.js';
 
 export interface AuditEntry {
-  event: 'change' | 'login-failed';
-  /** push (manifest), upload (blob), mount (blob from another repository), delete, login. */
+  event: 'change' | 'login-failed' | 'token';
+  /** push (manifest), upload (blob), mount (blob from another repository), delete, login, token-create, token-revoke. */
   action: string;
   user: string | null;
+  /**
+   * The access token `user` acted through; on a token event, the token created or revoked. (Not
+   * `token`: the logger redacts every field of that name.)
+   */
+  accessToken?: string;
+  /** On a token event: whose token it is. */
+  owner?: string;
   client: string | null;
   /** For a refused write other than the usual ones: the method, and the request target when it names no repository. */
   method?: string;
@@ -38,7 +45,7 @@ export interface AuditSink {
 }
 
 /** The order a person reads a line in: when, what, who, where, what exactly, how it ended. */
-const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'repeated', 'request'];
+const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'accessToken', 'owner', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'repeated', 'request'];
 
 function line(entry: AuditEntry): Record<string, unknown> {
   const out: Record<string, unknown> = { time: new Date().toISOString() };

@@ -9,6 +9,7 @@ import { parseAuthorization, type Credentials } from './credentials.js';
 import { covers, type TokenAuthority } from './token.js';
 import { basicChallenge, bearerChallenge } from './challenge.js';
 import type { Identifier } from './identify.js';
+import type { TokenGrant } from './sources/source.js';
 
 export interface FailedLogin {
   user: string;
@@ -30,6 +31,8 @@ type Decided =
       challenge?: string;
       retryAfterSeconds?: number;
       subject: string | null;
+      /** The access token the subject came with, when refused for what it may not do. */
+      token?: string;
       /** A login that failed or was refused (for the audit log); never the password. */
       failedLogin?: FailedLogin;
     };
@@ -41,6 +44,8 @@ interface Identity {
   subject: string | null;
   /** Groups from the identity's source (a directory), added to the configured ones. */
   groups?: readonly string[];
+  /** An access token acting for `subject`. */
+  token?: TokenGrant;
   /** Set when the caller came with a token: it may do at most what the token says. */
   tokenAccess?: readonly Access[];
 }
@@ -73,7 +78,7 @@ export class AuthGate {
     const identified = await this.identify(credentials, token, client);
     if ('deny' in identified) return identified.deny;
     const identity = identified;
-    const caller = this.policy.caller(identity.subject, identity.groups);
+    const caller = this.policy.caller(identity.subject, identity.groups, identity.token);
     const pass: Decided = { ok: true, subject: identity.subject, caller };
 
     switch (route.kind) {
@@ -106,8 +111,13 @@ export class AuthGate {
         // Final: no token would help. A 403 with our message is what every client prints at once;
         // a 401 here sends docker, skopeo and containerd round the token endpoint again before
         // they give up with a generic "requested access to the resource is denied".
-        const message = identity.subject === null ? `authentication required to ${what}: anonymous callers may not; log in first` : `user "${identity.subject}" may not ${what}`;
-        return { ok: false, code: 'DENIED', message, subject: identity.subject };
+        const message =
+          identity.subject === null
+            ? `authentication required to ${what}: anonymous callers may not; log in first`
+            : identity.token
+              ? `access token "${identity.token.name}" may not ${what} (${this.whyNot(caller, missing)})`
+              : `user "${identity.subject}" may not ${what}`;
+        return { ok: false, code: 'DENIED', message, subject: identity.subject, ...(identity.token ? { token: identity.token.name } : {}) };
       }
     }
   }
@@ -121,7 +131,7 @@ export class AuthGate {
       case 'basic': {
         if (!this.identifier) return { deny: this.unauthorized({ subject: null }, token, [], 'invalid username or password') };
         const outcome = await this.identifier.login(credentials.user, credentials.password, client);
-        if (outcome.ok) return { subject: outcome.identity.subject, groups: outcome.identity.groups };
+        if (outcome.ok) return { subject: outcome.identity.subject, groups: outcome.identity.groups, ...(outcome.identity.token ? { token: outcome.identity.token } : {}) };
         const failedLogin = { user: credentials.user, reason: outcome.message };
         switch (outcome.reason) {
           case 'limited':
@@ -138,18 +148,20 @@ export class AuthGate {
         if (!verified.ok) {
           return { deny: this.unauthorized({ subject: null }, token, [], `invalid token (${verified.reason})`, 'invalid_token') };
         }
-        // A user removed from its source, or whose password changed, loses the tokens issued before:
-        // the client then logs in again (and fails, if the password it holds is the old one).
+        let grant: TokenGrant | undefined;
         if (verified.subject !== null) {
-          const current = this.identifier ? this.identifier.currentStamp(verified.source, verified.subject) : null;
-          if (current !== undefined && (current === null || current !== verified.stamp)) {
-            const why = current === null ? `user "${verified.subject}" no longer exists` : `the password of "${verified.subject}" changed`;
-            return { deny: this.unauthorized({ subject: null }, token, [], `token no longer valid: ${why}; log in again`, 'invalid_token') };
-          }
+          const still = this.identifier ? this.identifier.recheck({ ...verified, subject: verified.subject }) : { ok: false as const, why: 'nobody logs in here' };
+          if (!still.ok) return { deny: this.unauthorized({ subject: null }, token, [], `token no longer valid: ${still.why}; log in again`, 'invalid_token') };
+          grant = still.token;
         }
-        return { subject: verified.subject, groups: verified.groups, tokenAccess: verified.access };
+        return { subject: verified.subject, groups: verified.groups, tokenAccess: verified.access, ...(grant ? { token: grant } : {}) };
       }
     }
+  }
+
+  private whyNot(caller: Caller, missing: Access[]): string {
+    const reasons = missing.map((needed) => this.policy.decide(caller, needed)).flatMap((d) => (d.ok ? [] : [d.reason]));
+    return [...new Set(reasons)].join('; ') || 'not in the registry token';
   }
 
   private permits(identity: Identity, caller: Caller, needed: Access): boolean {

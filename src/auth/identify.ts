@@ -14,7 +14,16 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ExpiringMap } from './expiring-map.js';
 import { LoginGuard, type LoginLimitsConfig, type LoginOutcome } from './login-guard.js';
-import type { Authentication, Identity, IdentitySource } from './sources/source.js';
+import type { Authentication, Identity, IdentitySource, TokenGrant } from './sources/source.js';
+
+/** What a registry token remembers of the identity it was issued to. */
+export interface IssuedTo {
+  source: string | null;
+  subject: string;
+  /** The access token it came from, if any. */
+  token: string | null;
+  stamp: string | null;
+}
 
 const MAX_VERIFIED = 10_000;
 
@@ -53,13 +62,23 @@ export class Identifier {
   }
 
   /**
-   * For a token: the stamp its subject has now at the source that issued it (tokens from before
-   * sources existed are htpasswd's); null when the source or the subject is gone, undefined when
-   * the source does not re-check.
+   * A registry token, on every request: does the source that verified its subject still vouch
+   * for it (tokens from before sources existed are htpasswd's)? A user removed, a password
+   * changed, an access token revoked or expired: the token is void, and the client logs in again
+   * (and fails, if what it holds is no longer good). Sources that do not re-check (a directory)
+   * leave it to the token's lifetime.
    */
-  currentStamp(source: string | null, subject: string): string | null | undefined {
-    const found = this.byName.get(source ?? 'htpasswd');
-    return found ? found.currentStamp(subject) : null;
+  recheck(issued: IssuedTo): { ok: true; token?: TokenGrant } | { ok: false; why: string } {
+    const source = this.byName.get(issued.source ?? 'htpasswd');
+    if (!source) return { ok: false, why: `identity source "${issued.source}" is no longer configured` };
+    if (issued.token !== null) {
+      const grant = source.grant?.(issued.token) ?? null;
+      if (grant === null || source.currentStamp(issued.token) !== issued.stamp) return { ok: false, why: `access token "${issued.token}" was revoked or has expired` };
+      return { ok: true, token: grant };
+    }
+    const current = source.currentStamp(issued.subject);
+    if (current === undefined || current === issued.stamp) return { ok: true };
+    return { ok: false, why: current === null ? `user "${issued.subject}" no longer exists` : `the password of "${issued.subject}" changed` };
   }
 
   /** Whether some source holds this name now (metrics: unknown user or wrong password). */
@@ -90,7 +109,7 @@ export class Identifier {
 
   /** A remembered login whose entry changed (a new password, a removed user) is asked again. */
   private stillVouched(identity: Identity): boolean {
-    const now = this.byName.get(identity.source)?.currentStamp(identity.subject);
+    const now = this.byName.get(identity.source)?.currentStamp(identity.token?.name ?? identity.subject);
     return now === undefined || now === identity.stamp;
   }
 

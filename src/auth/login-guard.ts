@@ -122,7 +122,8 @@ export class LoginGuard {
     if (answer.reason === 'unavailable') return outcomeOf(answer);
     this.repeats.set(repeat, 0);
     await this.countFailure(pair, address, everywhere);
-    return INVALID;
+    // A source says more than "invalid" only once the secret proved right (an access token expired).
+    return { ok: false, reason: 'invalid', message: answer.message };
   }
 
   private async countFailure(pair: string, address: string, everywhere: string): Promise<void> {
@@ -171,7 +172,7 @@ const INVALID: LoginOutcome = { ok: false, reason: 'invalid', message: 'invalid 
 function outcomeOf(answer: Authentication): LoginOutcome {
   if (answer.ok) return { ok: true, identity: answer.identity };
   if (answer.reason === 'unavailable') return { ok: false, reason: 'unavailable', message: answer.message };
-  return INVALID;
+  return answer.reason === 'unknown' ? INVALID : { ok: false, reason: 'invalid', message: answer.message };
 }
 
 function digest(user: string, client: string): string {

@@ -51,6 +51,8 @@ export interface TokenResponse {
   subject: string | null;
   /** The identity source that verified the subject. */
   source?: string;
+  /** The access token the subject logged in with. */
+  token?: string;
   /** A login that failed or was refused (for the audit log); never the password. */
   failedLogin?: FailedLogin;
 }
@@ -79,17 +81,31 @@ export async function answerTokenRequest(
   if (identified !== null && 'status' in identified) return identified;
   const subject = identified?.subject ?? null;
 
-  const caller = ctx.policy.caller(subject, identified?.groups);
+  const caller = ctx.policy.caller(subject, identified?.groups, identified?.token);
   const access = asked.map((a) => ({ ...a, actions: ctx.policy.allowed(caller, a) }));
   const issued = ctx.authority.issue({
     subject,
     service: ctx.expectedService,
     access,
-    ...(identified ? { source: identified.source, groups: identified.groups, ...(identified.stamp !== null ? { stamp: identified.stamp } : {}) } : {}),
+    ...(identified
+      ? {
+          source: identified.source,
+          groups: identified.groups,
+          ...(identified.stamp !== null ? { stamp: identified.stamp } : {}),
+          ...(identified.token ? { token: identified.token.name } : {}),
+        }
+      : {}),
   });
   if (issued.token.length > MAX_TOKEN_LENGTH) return failure('BAD_REQUEST', 'the requested scopes do not fit in a token');
 
-  return { status: 200, headers: { ...JSON_HEADERS }, body: JSON.stringify(issued), subject, ...(identified ? { source: identified.source } : {}) };
+  return {
+    status: 200,
+    headers: { ...JSON_HEADERS },
+    body: JSON.stringify(issued),
+    subject,
+    ...(identified ? { source: identified.source } : {}),
+    ...(identified?.token ? { token: identified.token.name } : {}),
+  };
 }
 
 /**

@@ -26,6 +26,8 @@ export interface IssueRequest {
   source?: string;
   /** The subject's groups from that source (the rules are asked again on every request). */
   groups?: readonly string[];
+  /** The access token the subject logged in with: re-checked (revoked?) on every request. */
+  token?: string;
 }
 
 /** A directory may hold many groups for a person; a token carries this many at most. */
@@ -42,7 +44,17 @@ export interface IssuedToken {
 export type TokenRejection = 'malformed' | 'signature' | 'expired' | 'not-yet-valid' | 'service' | 'key' | 'issuer' | 'lifetime';
 
 export type TokenVerdict =
-  | { ok: true; subject: string | null; access: Access[]; stamp: string | null; source: string | null; groups: string[]; /** epoch milliseconds */ expiresAt: number }
+  | {
+      ok: true;
+      subject: string | null;
+      access: Access[];
+      stamp: string | null;
+      source: string | null;
+      groups: string[];
+      token: string | null;
+      /** epoch milliseconds */
+      expiresAt: number;
+    }
   | { ok: false; reason: TokenRejection };
 
 /** Far more than any token we issue; keeps hostile input from costing anything. */
@@ -65,6 +77,7 @@ interface Claims {
   stp?: string;
   src?: string;
   grp?: string[];
+  tkn?: string;
 }
 
 interface Verified {
@@ -74,6 +87,7 @@ interface Verified {
   stamp: string | null;
   source: string | null;
   groups: readonly string[];
+  token: string | null;
   exp: number;
 }
 
@@ -112,6 +126,7 @@ export class TokenAuthority {
     if (request.stamp !== undefined) claims.stp = request.stamp;
     if (request.source !== undefined) claims.src = request.source;
     if (request.groups?.length) claims.grp = [...request.groups].sort().slice(0, MAX_TOKEN_GROUPS);
+    if (request.token !== undefined) claims.tkn = request.token;
     const header = { alg: ALGORITHM, typ: 'JWT', kid: this.key.id };
     const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
     const token = `${signingInput}.${this.sign(signingInput).toString('base64url')}`;
@@ -144,6 +159,7 @@ export class TokenAuthority {
       stamp: verified.stamp,
       source: verified.source,
       groups: [...verified.groups],
+      token: verified.token,
       expiresAt: verified.exp * 1000,
     };
   }
@@ -192,6 +208,7 @@ export class TokenAuthority {
     if (claims.sub !== undefined && typeof claims.sub !== 'string') return { reason: 'malformed' };
     if (claims.stp !== undefined && typeof claims.stp !== 'string') return { reason: 'malformed' };
     if (claims.src !== undefined && typeof claims.src !== 'string') return { reason: 'malformed' };
+    if (claims.tkn !== undefined && typeof claims.tkn !== 'string') return { reason: 'malformed' };
     const groups = claims.grp ?? [];
     if (!Array.isArray(groups) || groups.length > MAX_TOKEN_GROUPS || !groups.every((g) => typeof g === 'string')) return { reason: 'malformed' };
     const access = parseAccessClaim(claims.access);
@@ -203,6 +220,7 @@ export class TokenAuthority {
       stamp: typeof claims.stp === 'string' ? claims.stp : null,
       source: typeof claims.src === 'string' ? claims.src : null,
       groups,
+      token: typeof claims.tkn === 'string' ? claims.tkn : null,
       exp: claims.exp,
     };
   }

@@ -13,6 +13,7 @@ import { describeRule } from '../access/describe.js';
 import { createSources } from '../auth/sources/create.js';
 import { Identifier } from '../auth/identify.js';
 import { VerifyPool } from '../auth/verify-pool.js';
+import { redisTarget } from '../state/redis-client.js';
 import { InputReader, InterruptedError } from './input.js';
 
 const MAX_PASSWORD_LENGTH = 4096;
@@ -49,7 +50,8 @@ export async function runAuthTest(args: string[], passwordStdin: boolean, config
     return 2;
   }
   const pool = new VerifyPool();
-  const identifier = new Identifier(await createSources(config.auth, { logger: createLogger('silent'), pool }), { ...config.loginLimits, enabled: false });
+  const sources = await createSources(config, { logger: createLogger('silent'), pool, redis: await redisTarget(config), follow: false });
+  const identifier = new Identifier(sources, { ...config.loginLimits, enabled: false });
   try {
     const outcome = await identifier.login(user, password, 'registry-gate auth test');
     if (!outcome.ok) {
@@ -60,8 +62,9 @@ export async function runAuthTest(args: string[], passwordStdin: boolean, config
     const groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger: null, watch: false });
     await groups.close();
     const rules = config.access ?? rulesForMode(config.auth.mode);
-    const caller = new AccessPolicy(new AccessRules(rules), groups, config.auth.publicCatalog).caller(identity.subject, identity.groups);
+    const caller = new AccessPolicy(new AccessRules(rules), groups, config.auth.publicCatalog).caller(identity.subject, identity.groups, identity.token);
     io.stdout.write(`logged in: "${identity.subject}" by source "${identity.source}"${identity.entry ? ` (${identity.entry})` : ''}\n`);
+    if (identity.token) io.stdout.write(`  with access token "${identity.token.name}", limited to ${identity.token.limit.describe()}\n`);
     io.stdout.write(`  groups: ${caller.groups.size ? [...caller.groups].sort().join(', ') : '(none)'}${identity.groups.length ? `; from the source: ${identity.groups.join(', ')}` : ''}\n`);
     const naming = rules.map((rule, i) => ({ rule, i })).filter(({ rule }) => subjectMatcher(rule.who)(caller));
     io.stdout.write(naming.length ? '  rules that name them (first match per repository wins):\n' : '  no rule names them: every request is denied\n');

@@ -9,6 +9,7 @@ import { runPasswd } from './passwd.js';
 import { runAccessCheck } from './access-check.js';
 import { runHealth } from './health.js';
 import { runAuthTest } from './auth-test.js';
+import { runToken } from './token.js';
 
 const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
@@ -18,6 +19,10 @@ const USAGE = `usage:
                                                       allow or deny, and the rule that decided (exit 0 / 1)
   registry-gate auth test USER [--password-stdin] [--config FILE]
                                                       log in through the identity sources: which answered, the groups, the rules that apply
+  registry-gate token create NAME --owner USER --scope REPOSITORIES:ACTIONS [--scope …] --expires 30d [--config FILE]
+                                                      an access token for robots and people; prints its secret once
+  registry-gate token list|revoke [NAME] [--config FILE]
+                                                      the access tokens (never a secret), or revoke one on every replica
   registry-gate health [--config FILE]                exit 0 when the proxy of this config answers /healthz
 `;
 
@@ -26,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'passwd') {
     return runPasswd(rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY) });
   }
-  const { positionals, flags } = parseArgs(rest, ['password-stdin']);
+  const { positionals, flags, lists } = parseArgs(rest, ['password-stdin']);
   const configFlag = flags.get('config');
   const configFile = typeof configFlag === 'string' ? configFlag : './proxy.config.json';
   const unknownFlags = [...flags.keys()].filter((f) => f !== 'config');
@@ -41,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'auth' && positionals[0] === 'test' && unknownFlags.every((f) => f === 'password-stdin')) {
     return runAuthTest(positionals.slice(1), flags.has('password-stdin'), configFile, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   }
+  if (command === 'token') return runToken(positionals, lists, configFile, { stdout: process.stdout, stderr: process.stderr });
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return 0;

@@ -116,7 +116,9 @@ function resolvePaths(config: Config, baseDir: string): Config {
       sources: config.auth.sources.map((source) =>
         source.type === 'htpasswd'
           ? { ...source, file: abs(source.file) }
-          : { ...source, caFile: absOrNull(source.caFile ?? null), bindPasswordFile: absOrNull(source.bindPasswordFile ?? null) },
+          : source.type === 'ldap'
+            ? { ...source, caFile: absOrNull(source.caFile ?? null), bindPasswordFile: absOrNull(source.bindPasswordFile ?? null) }
+            : source,
       ),
     },
     groupsFile: absOrNull(config.groupsFile),

@@ -125,6 +125,15 @@ export const configSchema = {
               comment: str(),
             },
           },
+          tokens: {
+            required: [],
+            fields: {
+              name: str(),
+              maxDays: { kind: 'number', integer: true, min: 1, max: 3650 },
+              adminGroup: str(true),
+              comment: str(),
+            },
+          },
         },
       },
     },

@@ -14,6 +14,8 @@ export const ERROR_STATUS = {
   MANIFEST_UNKNOWN: 404,
   DIGEST_INVALID: 400,
   UNSUPPORTED: 405,
+  /** A name that is taken (an access token's). */
+  CONFLICT: 409,
   TOO_LARGE: 413,
   /** A Host this proxy does not answer for (distribution has no code of its own for this). */
   MISDIRECTED: 421,

@@ -28,6 +28,11 @@ export function tableSource(
       if (passwords[user] !== password) return { ok: false, reason: 'invalid', message: 'invalid username or password' };
       return { ok: true, identity: { subject: user, source: name, groups: opts.groups?.[user] ?? [], stamp: stamp(user) } };
     },
+    async lookup(user) {
+      if (opts.answer) return opts.answer();
+      if (!Object.hasOwn(passwords, user)) return { ok: false, reason: 'unknown', message: `no user "${user}"` };
+      return { ok: true, identity: { subject: user, source: name, groups: opts.groups?.[user] ?? [], stamp: stamp(user) } };
+    },
     currentStamp: stamp,
     degraded: () => [],
     close: async () => {},

@@ -78,5 +78,5 @@ test('a token names its source: the directory\'s is not re-checked, htpasswd\'s 
   const stale = await gate.check(put('team-a/app'), token('robot', 'htpasswd', ['team-a'], 'stamp-of-old'), SERVICE, '192.0.2.7');
   assert.ok(!stale.ok && /password of "robot" changed/.test(stale.message));
   const gone = await gate.check(put('team-a/app'), token('dora', 'retired-source', ['team-a']), SERVICE, '192.0.2.7');
-  assert.ok(!gone.ok && /no longer exists/.test(gone.message), 'a source no longer configured vouches for nobody');
+  assert.ok(!gone.ok && /identity source "retired-source" is no longer configured/.test(gone.message), 'a source no longer configured vouches for nobody');
 });

@@ -92,6 +92,7 @@ test('read-public, anonymous: pull is granted, push is not, the catalog only whe
     stamp: null,
     source: null,
     groups: [],
+    token: null,
     expiresAt: (tokenOf(pull.body).verdict as { expiresAt: number }).expiresAt,
   });
 

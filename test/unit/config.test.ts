@@ -224,7 +224,7 @@ test('redisOptions: sentinels as host:port, only with redis, a CA only for redis
 test('auth.sources: kinds of entries in one list, each checked by its type, paths resolved, secrets masked', () => {
   const text = (sources: unknown[]) => problemsOf(configFile({ auth: { sources } })).join('\n');
   const ldap = { type: 'ldap', url: 'ldaps://ldap.example.org', userBase: 'ou=people,dc=example,dc=org' };
-  assert.match(text([{ type: 'kerberos' }]), /auth\.sources\[0\]\.type: must be one of "htpasswd", "ldap", got "kerberos"/);
+  assert.match(text([{ type: 'kerberos' }]), /auth\.sources\[0\]\.type: must be one of "htpasswd", "ldap", "tokens", got "kerberos"/);
   assert.match(text([{ type: 'ldap', url: 'ldaps://x' }]), /auth\.sources\[0\]: missing "userBase" \(a "ldap" source needs them\)/);
   assert.match(text([{ ...ldap, bindDN: 'x' }]), /auth\.sources\[0\]\.bindDN: unknown key \(known keys in auth\.sources\[0\]: name, url, startTls/);
   assert.match(text([{ ...ldap, url: 'ldap://ldap.example.org' }]), /auth\.sources\[0\]\.url: ldap:\/\/ without startTls sends passwords in clear/);
@@ -232,6 +232,10 @@ test('auth.sources: kinds of entries in one list, each checked by its type, path
   assert.match(text([{ ...ldap, userFilter: '(uid=alice)' }]), /userFilter: must contain \{username\}/);
   assert.match(text([{ ...ldap, bindDn: 'cn=x' }]), /bindPasswordFile: bindDn needs a password/);
   assert.match(text([ldap, ldap]), /auth\.sources\[1\]\.name: "ldap" is also auth\.sources\[0\]'s name/);
+  assert.match(text([{ type: 'tokens' }]), /auth\.sources\[0\]: access tokens act for their owners, who come from another source/);
+  assert.match(text([{ type: 'htpasswd', file: 'x' }, { type: 'tokens' }, { type: 'tokens', name: 'more' }]), /auth\.sources\[2\]: access tokens are already auth\.sources\[1\]; list "tokens" once/);
+  assert.match(text([{ type: 'htpasswd', file: 'x' }, { type: 'tokens', maxDays: 0 }]), /auth\.sources\[1\]\.maxDays/);
+  assert.equal(loadConfig(configFile({ auth: { sources: [{ type: 'htpasswd', file: 'x' }, { type: 'tokens', maxDays: 90, adminGroup: 'admins' }] } }), {}).config.auth.sources[1]?.type, 'tokens');
   assert.match(text([{ ...ldap, nestedGroupsDepth: 11 }]), /nestedGroupsDepth: must be between 0 and 10/);
   const { config } = loadConfig(configFile({ auth: { sources: [{ type: 'htpasswd', file: './users' }, { ...ldap, url: 'ldap://x', startTls: true, caFile: 'ca.pem', name: 'corp' }] } }), {});
   assert.ok(isAbsolute((config.auth.sources[0] as { file: string }).file));

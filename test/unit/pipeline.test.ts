@@ -14,6 +14,12 @@ import { createPipeline } from '../../src/pipeline.js';
 import { AuthGate } from '../../src/auth/gate.js';
 import { Identifier } from '../../src/auth/identify.js';
 import { tableSource } from '../harness/identity.js';
+import { TokensSource } from '../../src/auth/sources/tokens.js';
+import { FileTokenStore } from '../../src/auth/access-tokens/store.js';
+import { TokenManager } from '../../src/auth/access-tokens/manage.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { TokenAuthority } from '../../src/auth/token.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
 import { AccessPolicy } from '../../src/access/policy.js';
@@ -94,12 +100,18 @@ async function startPipeline(
   protectedTags: ProtectedTagConfig[] = [],
   health: { unready?: string[]; degraded?: string[] } = {},
   overrides: Partial<Config> = {},
+  /** A state directory: access tokens on, stored there, with `admins` as their admin group. */
+  tokensDir: string | null = null,
 ): Promise<Stack> {
   const base = defaultConfig();
   const config: Config = { ...base, auth: { ...base.auth, mode, challenge: 'token' }, access, protectedTags, ...overrides };
   const secret = randomBytes(32);
   const authority = new TokenAuthority({ id: keyIdOf(secret), secret }, { ttlSeconds: 300, issuer: 'registry-gate' });
-  const identifier = new Identifier([tableSource(PASSWORDS).source], config.loginLimits);
+  const people = tableSource(PASSWORDS, { groups: GROUPS }).source;
+  const tokensSource = tokensDir
+    ? new TokensSource({ type: 'tokens', adminGroup: 'admins' }, await FileTokenStore.open(tokensDir, { logger: null, follow: false }), (o) => people.lookup(o), (o) => people.currentStamp(o) === null)
+    : null;
+  const identifier = new Identifier(tokensSource ? [people, tokensSource] : [people], config.loginLimits);
   const groups = { groupsOf: (user: string | null) => new Set(user ? (GROUPS[user] ?? []) : []) };
   const policy = new AccessPolicy(new AccessRules(access ?? rulesForMode(mode)), groups, config.auth.publicCatalog);
   const forwarded: Forwarded[] = [];
@@ -130,6 +142,7 @@ async function startPipeline(
     audit: { record: (e) => audit.push(e), reopen() {}, close: async () => {} },
     identifier,
     authority,
+    tokens: tokensSource ? new TokenManager(tokensSource) : null,
     forwarder,
     upstream: registry,
     cache: null,
@@ -638,4 +651,72 @@ test('/readyz tells its reasons (internal addresses) only to callers on this hos
   const degraded = await startPipeline('private', null, [], { degraded: reasons.degraded }, { trustedProxies: ['127.0.0.1/32'] });
   t.after(() => degraded.close());
   assert.deepEqual(JSON.parse((await send(degraded, 'GET', '/readyz', { headers: { 'x-forwarded-for': '2001:db8::1' } })).body), { status: 'degraded' });
+});
+
+test('/gate/v1/tokens: a person\'s own password manages their own tokens; a token or nobody cannot; audit lines name token and owner', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'rg-api-'));
+  const stack = await startPipeline('private', SPEC_RULES, [], {}, {}, dir);
+  t.after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const json = (a: Answer) => JSON.parse(a.body);
+  const create = (auth: string | undefined, body: object) => send(stack, 'POST', '/gate/v1/tokens', { ...(auth ? { auth } : {}), body: JSON.stringify(body), contentType: 'application/json' });
+  const anonymous = await send(stack, 'GET', '/gate/v1/tokens');
+  assert.equal(anonymous.status, 401);
+  assert.match(String(anonymous.headers['www-authenticate']), /^Basic realm=/);
+  assert.equal((await create(basic('alice', 'wrong'), { name: 'x', scopes: ['alice/**:pull'], expires: '1d' })).status, 401, 'a wrong password creates nothing');
+
+  const made = await create(basic('alice'), { name: 'alice-ci', scopes: ['team-a/**:pull'], expires: '30d' });
+  assert.equal(made.status, 201, made.body);
+  const secret = json(made).secret as string;
+  assert.match(secret, /^rgt_/);
+  assert.equal(json(made).owner, 'alice');
+  assert.equal(stack.audit.at(-1)?.event, 'token');
+  assert.deepEqual([stack.audit.at(-1)?.action, stack.audit.at(-1)?.user, stack.audit.at(-1)?.accessToken, stack.audit.at(-1)?.owner], ['token-create', 'alice', 'alice-ci', 'alice']);
+
+  const withToken = await create(basic('alice-ci', secret), { name: 'y', scopes: ['**:*'], expires: '1d' });
+  assert.equal(withToken.status, 403, 'a leaked token cannot mint more');
+  assert.match(messageOf(withToken), /access token cannot manage access tokens/);
+  assert.equal((await send(stack, 'GET', '/gate/v1/tokens', { auth: basic('alice-ci', secret) })).status, 403);
+
+  const bobs = await create(basic('bob'), { name: 'bob-ci', scopes: ['bob/**:pull'], expires: '7d' });
+  assert.equal(bobs.status, 201);
+  const forAlice = await create(basic('bob'), { name: 'sneaky', owner: 'alice', scopes: ['**:*'], expires: '7d' });
+  assert.equal(forAlice.status, 403);
+  const seenBy = async (user: string) => (json(await send(stack, 'GET', '/gate/v1/tokens', { auth: basic(user) })).tokens as { name: string }[]).map((v) => v.name);
+  assert.deepEqual(await seenBy('alice'), ['alice-ci']);
+  assert.deepEqual(await seenBy('bob'), ['bob-ci']);
+  assert.deepEqual(await seenBy('root'), ['alice-ci', 'bob-ci'], 'admins see everyone\'s');
+  const listed = await send(stack, 'GET', '/gate/v1/tokens', { auth: basic('root') });
+  assert.ok(!listed.body.includes('rgt_') && !listed.body.includes('hash'), 'never a secret or hash in a list');
+
+  const bobRevokes = await send(stack, 'DELETE', '/gate/v1/tokens/alice-ci', { auth: basic('bob') });
+  assert.equal(bobRevokes.status, 404, 'another person\'s token is not found');
+  assert.equal((await send(stack, 'GET', '/v2/team-a/app/manifests/v1', { auth: basic('alice-ci', secret) })).status, 200, 'still works');
+
+  for (const [body, pattern] of [
+    ['{', /must be JSON/],
+    ['{"name":"z","scopes":["x:pull"]}', /expiry is required/],
+    ['{"name":"z$","scopes":["x:pull"],"expires":"1d"}', /token name/],
+    ['{"name":"z","scopes":["x:pull"],"expires":"1d","admin":true}', /unknown field "admin"/],
+  ] as const) {
+    const answer = await send(stack, 'POST', '/gate/v1/tokens', { auth: basic('alice'), body, contentType: 'application/json' });
+    assert.equal(answer.status, 400, body);
+    assert.match(messageOf(answer), pattern);
+  }
+  assert.equal((await send(stack, 'PUT', '/gate/v1/tokens', { auth: basic('alice'), body: '{}' })).status, 405);
+
+  const revoked = await send(stack, 'DELETE', '/gate/v1/tokens/alice-ci', { auth: basic('alice') });
+  assert.equal(revoked.status, 204);
+  assert.deepEqual([stack.audit.at(-1)?.action, stack.audit.at(-1)?.accessToken, stack.audit.at(-1)?.owner], ['token-revoke', 'alice-ci', 'alice']);
+  assert.equal((await send(stack, 'GET', '/v2/team-a/app/manifests/v1', { auth: basic('alice-ci', secret) })).status, 401, 'revoked: refused');
+  const pushAudit = stack.audit.find((e) => e.event === 'login-failed' && e.user === 'alice-ci');
+  assert.ok(pushAudit, 'the refused login is audited under the token name');
+});
+
+test('without a tokens source /gate/v1/tokens is not found', async (t) => {
+  const stack = await startPipeline('private', SPEC_RULES);
+  t.after(() => stack.close());
+  assert.equal((await send(stack, 'GET', '/gate/v1/tokens', { auth: basic('alice') })).status, 404);
 });

@@ -21,6 +21,12 @@ export class HtpasswdSource implements IdentitySource {
     return { ok: false, reason: outcome.known ? 'invalid' : 'unknown', message: 'invalid username or password' };
   }
 
+  async lookup(user: string): Promise<Authentication> {
+    const stamp = this.store.stamp(user);
+    if (stamp === null) return { ok: false, reason: 'unknown', message: `no user "${user}" in the htpasswd file` };
+    return { ok: true, identity: { subject: user, source: this.name, groups: [], stamp } };
+  }
+
   reload(): Promise<void> {
     return this.store.reload();
   }

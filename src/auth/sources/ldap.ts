@@ -64,8 +64,18 @@ export class LdapSource implements IdentitySource {
   }
 
   async authenticate(user: string, password: string): Promise<Authentication> {
-    if (user === '' || user.length > MAX_USER_LENGTH) return { ok: false, reason: 'unknown', message: INVALID };
     if (password.trim() === '') return { ok: false, reason: 'invalid', message: INVALID };
+    return this.round(user, password);
+  }
+
+  /** The entry and groups as the service account sees them (an access token's owner). */
+  lookup(user: string): Promise<Authentication> {
+    return this.round(user, null);
+  }
+
+  /** One round with the directory: find the entry, bind as it when `password` is given, read the groups. */
+  private async round(user: string, password: string | null): Promise<Authentication> {
+    if (user === '' || user.length > MAX_USER_LENGTH) return { ok: false, reason: 'unknown', message: INVALID };
     let client: Client | null = null;
     try {
       client = await this.connect();
@@ -73,13 +83,15 @@ export class LdapSource implements IdentitySource {
       const entry = await this.findUser(client, user);
       if (entry === null) return this.answered({ ok: false, reason: 'unknown', message: INVALID });
       if (entry === 'ambiguous') return this.answered({ ok: false, reason: 'invalid', message: `more than one directory entry matches "${user}"; ask the directory's administrator` });
-      try {
-        await client.bind(entry.dn, password);
-      } catch (err) {
-        if (err instanceof InvalidCredentialsError) return this.answered({ ok: false, reason: 'invalid', message: INVALID });
-        throw err;
+      if (password !== null) {
+        try {
+          await client.bind(entry.dn, password);
+        } catch (err) {
+          if (err instanceof InvalidCredentialsError) return this.answered({ ok: false, reason: 'invalid', message: INVALID });
+          throw err;
+        }
+        await this.bindService(client);
       }
-      await this.bindService(client);
       const groups = await this.groupsOf(client, entry, user);
       return this.answered({ ok: true, identity: { subject: user, source: this.name, groups, stamp: null, entry: entry.dn } });
     } catch (err) {

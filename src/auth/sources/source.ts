@@ -1,3 +1,5 @@
+import type { ScopeLimit } from '../../access/token-scope.js';
+
 /**
  * An identity source: where a user name and secret are checked (htpasswd, a directory). The
  * identify chain (auth/identify.ts) asks them in the configured order; each answers with one
@@ -18,6 +20,16 @@ export interface Identity {
   stamp: string | null;
   /** Where the source found it, for `registry-gate auth test` (a directory entry's DN). */
   entry?: string;
+  /**
+   * A login with an access token: `subject` is its owner, whose rights it has at most, and the
+   * token's scopes bound it further. Re-checks (stamps) are by the token's name.
+   */
+  token?: TokenGrant;
+}
+
+export interface TokenGrant {
+  name: string;
+  limit: ScopeLimit;
 }
 
 export type Authentication =
@@ -30,6 +42,13 @@ export interface IdentitySource {
   /** How long a verified login may be answered from memory without asking again. */
   readonly cacheMs: number;
   authenticate(user: string, secret: string, client: string): Promise<Authentication>;
+  /**
+   * The identity of `user` without a secret (an access token's owner: do they still exist, with
+   * which groups). `unknown` when this source does not hold the name.
+   */
+  lookup(user: string): Promise<Authentication>;
+  /** For sources whose logins act for another (access tokens): what the one named `name` is allowed at most; null when gone. */
+  grant?(name: string): TokenGrant | null;
   /**
    * For a token issued to `subject`: its stamp now (a token with another stamp is refused: the
    * password changed), null when the subject is gone, undefined when this source does not

@@ -18,6 +18,12 @@ export function sourceProblems(sources: readonly SourceConfig[]): string[] {
     if (earlier !== undefined) problems.push(`${at}.name: "${name}" is also auth.sources[${earlier}]'s name; give each source its own "name"`);
     seen.set(name, i);
     if (!/^[a-z][a-z0-9-]{0,31}$/.test(name)) problems.push(`${at}.name: "${name}" must be lower-case letters, digits and "-" (it appears in tokens and audit lines)`);
+    if (source.type === 'tokens') {
+      const first = sources.findIndex((s) => s.type === 'tokens');
+      if (first !== i) problems.push(`${at}: access tokens are already auth.sources[${first}]; list "tokens" once`);
+      if (sources.every((s) => s.type === 'tokens')) problems.push(`${at}: access tokens act for their owners, who come from another source; list an htpasswd or ldap source too`);
+      if (source.adminGroup !== undefined && source.adminGroup !== null && !/^[^\s:]+$/.test(source.adminGroup)) problems.push(`${at}.adminGroup: "${source.adminGroup}" is a group name (no spaces or colons)`);
+    }
     if (source.type !== 'ldap') return;
     let url: URL | null = null;
     try {
