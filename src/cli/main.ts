@@ -66,7 +66,7 @@ function fatal(err: unknown): number {
     return err.exitCode;
   }
   if (err instanceof ConfigError) {
-    process.stderr.write(`registry-gate: ${err.message}\nFix the keys above (README, "Configuration") and start again.\n`);
+    process.stderr.write(`registry-gate: ${err.message}\nFix the keys above (docs/configuration.md) and start again.\n`);
     return 2;
   }
   const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(String(err));

@@ -60,7 +60,7 @@ function readConfigFile(path: string): Record<string, unknown> {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const hint = code === 'ENOENT' ? 'create it (the README shows a complete example) or pass --config FILE' : 'check its permissions';
+    const hint = code === 'ENOENT' ? 'create it (proxy.config.json in the repository is a complete example; every key is in docs/configuration.md) or pass --config FILE' : 'check its permissions';
     throw new ConfigError(path, [`cannot read the config file (${code ?? (err as Error).message}): ${hint}`]);
   }
   let parsed: unknown;

@@ -1,7 +1,7 @@
 /**
  * The effective configuration, after defaults, the file and REGGATE_* overrides — derived from
  * the one description of its shape in schema.ts. Key names are the public contract of
- * proxy.config.json (see SPEC.md / README); what each key means is documented there.
+ * proxy.config.json (see SPEC.md / docs/configuration.md); what each key means is documented there.
  *
  * After loading: paths are absolute, `tls.acme.directoryUrl` is a full URL (the "letsencrypt"
  * shorthands resolved) and `tls.acme.storageDir` is set (it follows `stateDir` unless given).

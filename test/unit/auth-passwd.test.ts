@@ -228,11 +228,11 @@ test('rewriting keeps the owner, group and mode of the file, also when root rewr
   assert.match(await readFile(file, 'utf8'), /^ivy:\$2y\$04\$/);
 });
 
-test("the README's systemd recipe, followed literally, leaves the file readable by the service user", AS_ROOT, async (t) => {
-  const readme = await readFile(path.join(root, 'README.md'), 'utf8');
+test("the systemd recipe (docs/deployment.md), followed literally, leaves the file readable by the service user", AS_ROOT, async (t) => {
+  const readme = await readFile(path.join(root, 'docs', 'deployment.md'), 'utf8');
   const recipe = (pattern: RegExp) => {
     const line = readme.split('\n').find((l) => pattern.test(l));
-    assert.ok(line, `the README has no line matching ${pattern}`);
+    assert.ok(line, `docs/deployment.md has no line matching ${pattern}`);
     return line.replace(/\s+#.*$/, '');
   };
   const useradd = recipe(/^sudo useradd .* registry-gate$/);
