@@ -23,9 +23,16 @@ describe('the directory source against slapd', () => {
     });
     config = directorySource(slapd, { nestedGroupsDepth: 2 });
   });
-  after(() => slapd?.stop());
+  const made: LdapSource[] = [];
+  after(async () => {
+    await Promise.all(made.map((s) => s.close()));
+    await slapd?.stop();
+  });
 
-  const source = (over: Partial<LdapConfig> = {}) => new LdapSource({ ...config, ...over }, createLogger('silent'));
+  const source = (over: Partial<LdapConfig> = {}) => {
+    made.push(new LdapSource({ ...config, ...over }, createLogger('silent')));
+    return made.at(-1)!;
+  };
 
   test('ldaps: search then bind; groups with nesting to the configured depth', async () => {
     const alice = await source().authenticate('alice', people.alice!);
@@ -68,6 +75,21 @@ describe('the directory source against slapd', () => {
     const star = await source().authenticate('star*', 'star-pw');
     assert.ok(star.ok && star.identity.subject === 'star*');
     assert.equal(escapeFilterValue('a*(b)\\\0'), 'a\\2a\\28b\\29\\5c\\00');
+  });
+
+  test('a few connections serve many logins: 40 logins, 8 at a time, over at most poolSize connections', async () => {
+    const ldap = source({ poolSize: 3 });
+    const before = slapd.connections();
+    const users = Array.from({ length: 40 }, (_, i) => `user${i}`);
+    for (let i = 0; i < users.length; i += 8) {
+      const answers = await Promise.all(users.slice(i, i + 8).map((u) => ldap.authenticate(u, people[u]!)));
+      assert.ok(answers.every((a) => a.ok), JSON.stringify(answers.find((a) => !a.ok)));
+    }
+    const wrong = await ldap.authenticate('user1', 'not-it');
+    assert.ok(!wrong.ok && wrong.reason === 'invalid', 'a wrong password on a pooled connection is still wrong');
+    assert.ok((await ldap.authenticate('user2', people.user2!)).ok, 'and the connection serves the next login');
+    const opened = slapd.connections() - before;
+    assert.ok(opened <= 3, `${opened} connections for 42 logins`);
   });
 
   test('the directory stopped: unavailable, reported as degraded; back: logins work again within seconds', async () => {

@@ -33,6 +33,8 @@ export interface Slapd {
   servicePasswordFile: string;
   /** Binds slapd logged since start (stats log), of one DN or of all: how often the directory was asked. */
   binds(dn?: string): number;
+  /** Connections accepted since start (all launches). */
+  connections(): number;
   kill(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -90,11 +92,13 @@ export async function startSlapd(content: DirectoryContent): Promise<Slapd> {
   await writeFile(servicePasswordFile, `${SERVICE_PASSWORD}\n`);
   const caFile = ca.certFile;
   const binds = new Map<string, number>();
+  let accepted = 0;
   const launch = async (): Promise<LongProcess> => {
     // -d stats: in the foreground, the stats log on stderr, where each bind is counted.
     const proc = spawnLong('slapd', ['-f', conf, '-h', `ldap://127.0.0.1:${ldapPort}/ ldaps://127.0.0.1:${ldapsPort}/`, '-d', 'stats'], {
       name: 'slapd',
       onStderrLine: (line) => {
+        if (/ ACCEPT from /.test(line)) accepted++;
         const dn = / BIND dn="([^"]*)"/.exec(line)?.[1];
         if (dn !== undefined) binds.set(dn.toLowerCase(), (binds.get(dn.toLowerCase()) ?? 0) + 1);
       },
@@ -109,6 +113,7 @@ export async function startSlapd(content: DirectoryContent): Promise<Slapd> {
     ca,
     caFile,
     servicePasswordFile,
+    connections: () => accepted,
     binds: (dn) => (dn === undefined ? [...binds.values()].reduce((a, b) => a + b, 0) : (binds.get(dn.toLowerCase()) ?? 0)),
     async kill() {
       await proc.stop({ signal: 'SIGKILL' });

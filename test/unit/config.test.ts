@@ -232,6 +232,8 @@ test('auth.sources: kinds of entries in one list, each checked by its type, path
   assert.match(text([{ ...ldap, userFilter: '(uid=alice)' }]), /userFilter: must contain \{username\}/);
   assert.match(text([{ ...ldap, bindDn: 'cn=x' }]), /bindPasswordFile: bindDn needs a password/);
   assert.match(text([ldap, ldap]), /auth\.sources\[1\]\.name: "ldap" is also auth\.sources\[0\]'s name/);
+  assert.match(text([{ ...ldap, nestedGroupsInChain: true }]), /auth\.sources\[0\]\.nestedGroupsInChain: needs groupBase/);
+  assert.match(text([{ ...ldap, groupBase: 'dc=x', nestedGroupsInChain: true, nestedGroupsDepth: 2 }]), /auth\.sources\[0\]\.nestedGroupsDepth: with nestedGroupsInChain the directory follows nesting itself/);
   assert.match(text([{ type: 'tokens' }]), /auth\.sources\[0\]: access tokens act for their owners, who come from another source/);
   assert.match(text([{ type: 'htpasswd', file: 'x' }, { type: 'tokens' }, { type: 'tokens', name: 'more' }]), /auth\.sources\[2\]: access tokens are already auth\.sources\[1\]; list "tokens" once/);
   assert.match(text([{ type: 'htpasswd', file: 'x' }, { type: 'tokens', maxDays: 0 }]), /auth\.sources\[1\]\.maxDays/);

@@ -9,8 +9,8 @@
  *   it succeeds (docker_auth once let any user in that way).
  * - A directory that does not answer, or answers with an error other than "invalid credentials",
  *   is `unavailable`: the chain stops (no other source may take the name) and nobody is counted.
- * - One connection per login, closed after it; a verified login is remembered by the chain for
- *   `cacheSeconds`, so a push's many requests cost one directory round.
+ * - A few connections kept open (ldap-pool.ts, `poolSize`); a verified login is remembered by
+ *   the chain for `cacheSeconds`, so a push's many requests cost one directory round.
  */
 import { readFileSync } from 'node:fs';
 import { Client, InvalidCredentialsError, type ClientOptions, type Entry } from 'ldapts';
@@ -18,6 +18,7 @@ import type { Config } from '../../config/types.js';
 import type { Logger } from '../../observe/logger.js';
 import type { Authentication, IdentitySource } from './source.js';
 import { sourceName } from './validate.js';
+import { LdapPool } from './ldap-pool.js';
 
 export type LdapConfig = Extract<Config['auth']['sources'][number], { type: 'ldap' }>;
 
@@ -33,6 +34,19 @@ export function escapeFilterValue(value: string): string {
   return value.replace(/[\\*()\0]/g, (ch) => `\\${ch.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: the server walks nested groups itself. */
+export const IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
+
+/**
+ * How groups are searched: the filter (`{dn}` / `{username}` filled in later) and how many
+ * levels of nesting the source follows itself. With `nestedGroupsInChain` Active Directory
+ * answers every group the user is in, at any depth, in one search.
+ */
+export function groupQuery(config: Pick<LdapConfig, 'groupFilter' | 'nestedGroupsDepth' | 'nestedGroupsInChain'>): { filter: string; depth: number } {
+  if (config.nestedGroupsInChain) return { filter: config.groupFilter ?? `(member:${IN_CHAIN_RULE}:={dn})`, depth: 0 };
+  return { filter: config.groupFilter ?? '(member={dn})', depth: config.nestedGroupsDepth ?? 3 };
+}
+
 export class LdapSource implements IdentitySource {
   readonly name: string;
   readonly cacheMs: number;
@@ -44,6 +58,7 @@ export class LdapSource implements IdentitySource {
   private readonly groupName: string;
   private readonly depth: number;
   private readonly timeoutMs: number;
+  private readonly pool: LdapPool;
   /** Why the last round with the directory failed; null once one succeeds. */
   private outage: string | null = null;
 
@@ -57,10 +72,12 @@ export class LdapSource implements IdentitySource {
     this.ca = config.caFile ? readFileSync(config.caFile, 'utf8') : undefined;
     this.bindPassword = config.bindPassword ?? (config.bindPasswordFile ? readFileSync(config.bindPasswordFile, 'utf8').replace(/\r?\n$/, '') : null);
     this.userFilter = config.userFilter ?? '(uid={username})';
-    this.groupFilter = config.groupFilter ?? '(member={dn})';
+    const groups = groupQuery(config);
+    this.groupFilter = groups.filter;
     this.groupName = config.groupName ?? 'cn';
-    this.depth = config.nestedGroupsDepth ?? 3;
+    this.depth = groups.depth;
     this.timeoutMs = (config.timeoutSeconds ?? 5) * 1000;
+    this.pool = new LdapPool(() => this.connect(), config.poolSize ?? 4);
   }
 
   async authenticate(user: string, password: string): Promise<Authentication> {
@@ -76,32 +93,32 @@ export class LdapSource implements IdentitySource {
   /** One round with the directory: find the entry, bind as it when `password` is given, read the groups. */
   private async round(user: string, password: string | null): Promise<Authentication> {
     if (user === '' || user.length > MAX_USER_LENGTH) return { ok: false, reason: 'unknown', message: INVALID };
-    let client: Client | null = null;
     try {
-      client = await this.connect();
-      await this.bindService(client);
-      const entry = await this.findUser(client, user);
-      if (entry === null) return this.answered({ ok: false, reason: 'unknown', message: INVALID });
-      if (entry === 'ambiguous') return this.answered({ ok: false, reason: 'invalid', message: `more than one directory entry matches "${user}"; ask the directory's administrator` });
-      if (password !== null) {
-        try {
-          await client.bind(entry.dn, password);
-        } catch (err) {
-          if (err instanceof InvalidCredentialsError) return this.answered({ ok: false, reason: 'invalid', message: INVALID });
-          throw err;
-        }
-        await this.bindService(client);
-      }
-      const groups = await this.groupsOf(client, entry, user);
-      return this.answered({ ok: true, identity: { subject: user, source: this.name, groups, stamp: null, entry: entry.dn } });
+      return this.answered(
+        await this.pool.use(async (client): Promise<Authentication> => {
+          await this.bindService(client);
+          const entry = await this.findUser(client, user);
+          if (entry === null) return { ok: false, reason: 'unknown', message: INVALID };
+          if (entry === 'ambiguous') return { ok: false, reason: 'invalid', message: `more than one directory entry matches "${user}"; ask the directory's administrator` };
+          if (password !== null) {
+            try {
+              await client.bind(entry.dn, password);
+            } catch (err) {
+              if (err instanceof InvalidCredentialsError) return { ok: false, reason: 'invalid', message: INVALID };
+              throw err;
+            }
+            await this.bindService(client);
+          }
+          const groups = await this.groupsOf(client, entry, user);
+          return { ok: true, identity: { subject: user, source: this.name, groups, stamp: null, entry: entry.dn } };
+        }),
+      );
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       if (this.outage === null) this.logger.warn({ source: this.name }, `identity source "${this.name}": the directory ${this.url} does not answer (${why}); its users cannot log in anew, logins it verified lately still work`);
       this.outage = `the directory ${this.url} does not answer (${why})`;
       // The directory's address is for the operator (log, /readyz from this host), not for callers.
       return { ok: false, reason: 'unavailable', message: `identity source "${this.name}" (the directory) cannot answer now; try again in a moment` };
-    } finally {
-      await client?.unbind().catch(() => undefined);
     }
   }
 
@@ -114,7 +131,9 @@ export class LdapSource implements IdentitySource {
     return this.outage ? [`identity source "${this.name}": ${this.outage}`] : [];
   }
 
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    return this.pool.close();
+  }
 
   private answered(answer: Authentication): Authentication {
     if (this.outage !== null) this.logger.info({ source: this.name }, `identity source "${this.name}": the directory answers again`);

@@ -37,6 +37,8 @@ export function sourceProblems(sources: readonly SourceConfig[]): string[] {
       problems.push(`${at}.url: ldap:// without startTls sends passwords in clear; use ldaps:// or set "startTls": true`);
     }
     if (source.userFilter !== undefined && !source.userFilter.includes('{username}')) problems.push(`${at}.userFilter: must contain {username}, e.g. "(uid={username})"`);
+    if (source.nestedGroupsInChain && (source.groupBase ?? null) === null) problems.push(`${at}.nestedGroupsInChain: needs groupBase (the groups are searched there, by Active Directory's in-chain rule)`);
+    if (source.nestedGroupsInChain && source.nestedGroupsDepth !== undefined) problems.push(`${at}.nestedGroupsDepth: with nestedGroupsInChain the directory follows nesting itself; remove nestedGroupsDepth`);
     if (source.groupFilter !== undefined && !/\{(dn|username)\}/.test(source.groupFilter)) problems.push(`${at}.groupFilter: must contain {dn} or {username}, e.g. "(member={dn})"`);
     const hasPassword = (source.bindPassword ?? null) !== null || (source.bindPasswordFile ?? null) !== null;
     if ((source.bindPassword ?? null) !== null && (source.bindPasswordFile ?? null) !== null) problems.push(`${at}.bindPassword: set either bindPassword or bindPasswordFile, not both`);
