@@ -4,7 +4,7 @@
  * alternating, so that load from other processes on the machine hits all of them alike and the
  * ratios stay meaningful. Each figure of the proxy is compared with the best peer at that figure.
  *
- * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,transfer,load,crowd,scaling,big,idle BENCH_MIB=512
+ * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,logins,transfer,load,crowd,scaling,big,idle BENCH_MIB=512
  * BENCH_TARGETS=direct,caddy,proxy (a subset; direct and proxy are always kept)
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
@@ -32,13 +32,14 @@ import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } fro
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
 import { measureMetricsCost } from './lib/metrics-cost.js';
+import { measureLoginCost, type LoginCost } from './lib/logins.js';
 import { holdIdleConnections, IDLE_PER_ADDRESS, type IdleResult } from './lib/idle.js';
 import { best, fmt, median, ratio, table, verdictLines, type Best, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
 
 const env = process.env;
-const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,transfer,load,crowd,scaling,big,idle').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,logins,transfer,load,crowd,scaling,big,idle').split(','));
 const CROWD = 1_000;
 const CROWD_ROUNDS = 3;
 const IDLE_CONNECTIONS = 10_000;
@@ -176,6 +177,7 @@ interface Results {
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
   rules: RuleCost[];
   metricsUs: number;
+  logins: LoginCost[];
   idle: IdleResult | null;
 }
 
@@ -464,6 +466,10 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     out.push('(in-process: groups lookup + first-match decision for a mix of own-team pushes, public pulls and refusals; the worst case is informational)');
   }
   if (PHASES.has('metrics')) out.push('', `metrics: ${fmt(r.metricsUs, 2)} µs per request (in-process: one observe() with a push/pull label mix and a transfer gauge step)`);
+  if (PHASES.has('logins')) {
+    out.push('', table(['login through the identify chain', 'first (ms)', 'remembered (µs)', 'first logins/s, 8 at once'], r.logins.map((x) => [x.source, fmt(x.firstMs, 2), fmt(x.rememberedUs, 2), fmt(x.perSecondAt8)])));
+    out.push('(in-process, limits off, each source first in the chain unless said; first: the source is asked, medians of 16 users × 3 rounds; remembered: the same login again within the cache time; a token login looks its owner up in htpasswd)');
+  }
   if (r.crowdRssMiB) out.push(`(proxy RSS ${fmt(r.crowdRssMiB.before)} MiB before the first crowd, ${fmt(r.crowdRssMiB.after)} MiB after the last)`);
   const perConnection = (x: IdleResult): string => `${fmt(((x.rssMiB - x.rssBeforeMiB) * 1024) / x.held, 1)} KiB per connection`;
   if (r.idle) {
@@ -589,11 +595,16 @@ async function main(): Promise<number> {
     big: [],
     rules: [],
     metricsUs: 0,
+    logins: [],
     idle: null,
   };
   try {
     if (PHASES.has('rules')) r.rules = measureRuleCost();
     if (PHASES.has('metrics')) r.metricsUs = measureMetricsCost();
+    if (PHASES.has('logins')) {
+      log('measuring logins: htpasswd, a directory (slapd), access tokens');
+      r.logins = await measureLoginCost();
+    }
     await warmUp(s);
     if (PHASES.has('transfer')) await transferPhase(s, r);
     if (PHASES.has('load')) await loadPhase(s, r);

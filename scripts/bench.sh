@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 source scripts/debian-deps.sh
-require_commands docker-registry=docker-registry nginx=nginx haproxy=haproxy caddy=caddy wrk=wrk htpasswd=apache2-utils openssl=openssl curl=curl
+require_commands docker-registry=docker-registry nginx=nginx haproxy=haproxy caddy=caddy wrk=wrk htpasswd=apache2-utils openssl=openssl curl=curl slapd=slapd
 
 bash scripts/prepare.sh
 exec node --import tsx bench/main.ts

@@ -40,7 +40,7 @@ export async function runToken(positionals: string[], lists: Map<string, string[
   }
   const { config } = loadConfig(configFile);
   if (!config.auth.sources.some((s) => s.type === 'tokens')) {
-    io.stderr.write('registry-gate: access tokens are off: add { "type": "tokens" } to auth.sources (after the sources of their owners)\n');
+    io.stderr.write('registry-gate: access tokens are off: add { "type": "tokens" } to auth.sources (first: a token login is then a hash lookup)\n');
     return 2;
   }
   const pool = new VerifyPool();

@@ -55,7 +55,8 @@ describe('access tokens with real clients', () => {
       auth: { mode: 'private', challenge: 'token' },
       users: { root: ROOT.pass, alice: ALICE.pass, bob: BOB.pass },
       hostsEntry,
-      sources: (htpasswdFile) => [{ type: 'htpasswd', file: htpasswdFile }, { type: 'tokens', maxDays: 90, adminGroup: 'admins' }],
+      // Tokens first, as docs/identity.md recommends; the replicas below list them after htpasswd.
+      sources: (htpasswdFile) => [{ type: 'tokens', maxDays: 90, adminGroup: 'admins' }, { type: 'htpasswd', file: htpasswdFile }],
       extra: { access: RULES, groups: { admins: ['root'], 'team-a': ['alice'] } },
     });
     await dockerd.trustCa(stack.host, stack.caPem);
