@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { defaultConfig, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './defaults.js';
 import { overridesFromEnv } from './env.js';
 import { configSchema } from './schema.js';
+import { resolveFileKeys } from './file-keys.js';
 import { parseListenAddress } from './address.js';
 import { checkSection, isPlainObject } from './validate-shape.js';
 import { validateTlsConfig } from '../tls/validate.js';
@@ -92,38 +93,15 @@ function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 function resolvePaths(config: Config, baseDir: string): Config {
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
-  const absOrNull = (p: string | null) => (p === null ? null : abs(p));
-  const stateDir = abs(config.stateDir);
-  const acme = config.tls.acme;
+  const resolved = resolveFileKeys(config, configSchema, baseDir);
+  const acme = resolved.tls.acme;
   return {
-    ...config,
-    stateDir,
+    ...resolved,
     tls: {
-      ...config.tls,
-      certFile: absOrNull(config.tls.certFile),
-      keyFile: absOrNull(config.tls.keyFile),
-      acme: {
-        ...acme,
-        caFile: absOrNull(acme.caFile),
-        storageDir: acme.storageDir ? abs(acme.storageDir) : resolve(stateDir, 'acme'),
-        directoryUrl: resolveDirectoryUrl(acme.directoryUrl),
-      },
+      ...resolved.tls,
+      // Absent, it follows stateDir (defaults.ts).
+      acme: { ...acme, storageDir: acme.storageDir || resolve(resolved.stateDir, 'acme'), directoryUrl: resolveDirectoryUrl(acme.directoryUrl) },
     },
-    auth: {
-      ...config.auth,
-      htpasswdFile: abs(config.auth.htpasswdFile),
-      sources: config.auth.sources.map((source) =>
-        source.type === 'htpasswd'
-          ? { ...source, file: abs(source.file) }
-          : source.type === 'ldap'
-            ? { ...source, caFile: absOrNull(source.caFile ?? null), bindPasswordFile: absOrNull(source.bindPasswordFile ?? null) }
-            : source,
-      ),
-    },
-    groupsFile: absOrNull(config.groupsFile),
-    audit: { ...config.audit, file: absOrNull(config.audit.file) },
-    redisOptions: { ...config.redisOptions, caFile: absOrNull(config.redisOptions.caFile), secretKeyFile: absOrNull(config.redisOptions.secretKeyFile) },
   };
 }
 

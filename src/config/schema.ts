@@ -5,7 +5,7 @@
  */
 
 export type FieldSpec =
-  | { kind: 'string'; nullable?: boolean; secret?: boolean }
+  | { kind: 'string'; nullable?: boolean; secret?: boolean; file?: FileRole }
   | { kind: 'number'; integer?: boolean; min: number; max: number }
   | { kind: 'boolean' }
   | { kind: 'enum'; values: readonly string[] }
@@ -17,6 +17,29 @@ export type FieldSpec =
   | { kind: 'map'; value: FieldSpec }
   /** A list of objects of several shapes, told apart by their `type` (identity sources). */
   | { kind: 'variants'; variants: Record<string, Variant> };
+
+/**
+ * A key that names a file or directory. Relative paths resolve against the config file's
+ * directory, and `config check` (and `serve`, before it starts) checks each as the user running
+ * it — both walk the schema for these marks (config/file-keys.ts), so a new key is covered by
+ * marking it here.
+ */
+export interface FileRole {
+  /** read: a file the proxy reads; append: one it appends to; dir: a directory it creates and writes. */
+  use: 'read' | 'append' | 'dir';
+  /** What it should be, for the fix in a message: "the PEM certificate chain". */
+  what: string;
+  /** Only then is it used, and checked: tls.mode "files" or "acme", auth on, the htpasswd shorthand (no auth.sources), `redis` set. */
+  when?: 'tls-files' | 'tls-acme' | 'auth' | 'htpasswd-shorthand' | 'redis';
+  /** A missing file is a warning, not an error, with this consequence (", so nobody can log in"). */
+  ifMissing?: string;
+  /** What an unreadable one means, after its problem ("so nobody could log in"). */
+  ifUnreadable?: string;
+  /** An htpasswd file: messages name the command that adds a user to it. */
+  users?: true;
+}
+
+const file = <N extends boolean = false>(role: FileRole, nullable?: N) => ({ kind: 'string', nullable: (nullable ?? false) as N, file: role }) as const;
 
 export interface Variant {
   fields: Record<string, FieldSpec>;
@@ -66,8 +89,8 @@ export const configSchema = {
     kind: 'section',
     fields: {
       mode: { kind: 'enum', values: ['acme', 'files', 'self-signed', 'off'] },
-      certFile: str(true),
-      keyFile: str(true),
+      certFile: file({ use: 'read', what: 'the PEM certificate chain (or use tls.mode "self-signed")', when: 'tls-files' }, true),
+      keyFile: file({ use: 'read', what: "the certificate's PEM private key", when: 'tls-files' }, true),
       names: { kind: 'list', item: 'string' },
       acme: {
         kind: 'section',
@@ -76,8 +99,8 @@ export const configSchema = {
           email: str(true),
           directoryUrl: str(),
           challenges: { kind: 'list', item: { enum: ['tls-alpn-01', 'http-01'] }, minItems: 1 },
-          caFile: str(true),
-          storageDir: str(),
+          caFile: file({ use: 'read', what: "the ACME server's CA certificate (PEM), or set it to null", when: 'tls-acme' }, true),
+          storageDir: file({ use: 'dir', what: 'a directory the proxy may create and write', when: 'tls-acme' }),
           renewBeforeDays: { kind: 'number', min: 1, max: 90 },
           eab: {
             kind: 'section',
@@ -94,7 +117,7 @@ export const configSchema = {
       mode: { kind: 'enum', values: ['private', 'read-public', 'none'] },
       challenge: { kind: 'enum', values: ['token', 'basic'] },
       realm: str(),
-      htpasswdFile: str(),
+      htpasswdFile: file({ use: 'read', what: 'an htpasswd file', when: 'htpasswd-shorthand', ifMissing: ', so nobody can log in', ifUnreadable: 'so nobody could log in', users: true }),
       tokenTtlSeconds: { kind: 'number', integer: true, min: 10, max: 86400 },
       publicCatalog: { kind: 'boolean' },
       tokenRealm: str(true),
@@ -103,16 +126,16 @@ export const configSchema = {
       sources: {
         kind: 'variants',
         variants: {
-          htpasswd: { required: ['file'], fields: { file: str(), name: str() } },
+          htpasswd: { required: ['file'], fields: { file: file({ use: 'read', what: 'an htpasswd file', when: 'auth', ifMissing: ', so nobody in it can log in', ifUnreadable: 'so nobody in it could log in', users: true }), name: str() } },
           ldap: {
             required: ['url', 'userBase'],
             fields: {
               name: str(),
               url: str(),
               startTls: { kind: 'boolean' },
-              caFile: str(true),
+              caFile: file({ use: 'read', what: "the directory's CA certificate (PEM)", when: 'auth' }, true),
               bindDn: str(true),
-              bindPasswordFile: str(true),
+              bindPasswordFile: file({ use: 'read', what: "a file holding the service account's password", when: 'auth' }, true),
               bindPassword: { kind: 'string', nullable: true, secret: true },
               userBase: str(),
               userFilter: str(),
@@ -140,7 +163,7 @@ export const configSchema = {
       },
     },
   },
-  stateDir: str(),
+  stateDir: file({ use: 'dir', what: 'a directory the proxy may create and write, e.g. ./data' }),
   blockUserAgents: { kind: 'list', item: 'string' },
   upstreamTimeoutSeconds: { kind: 'number', min: 1, max: 86400 },
   drainSeconds: { kind: 'number', integer: true, min: 0, max: 86400 },
@@ -157,8 +180,8 @@ export const configSchema = {
     fields: {
       sentinels: { kind: 'list', item: 'string' },
       sentinelPassword: { kind: 'string', nullable: true, secret: true },
-      caFile: str(true),
-      secretKeyFile: str(true),
+      caFile: file({ use: 'read', what: "the CA certificate (PEM) of Redis's TLS, or set it to null", when: 'redis' }, true),
+      secretKeyFile: file({ use: 'read', what: 'a file holding the secret key (openssl rand -base64 32)', when: 'redis' }, true),
       secretKey: { kind: 'string', nullable: true, secret: true },
     },
   },
@@ -178,7 +201,7 @@ export const configSchema = {
     },
   },
   groups: { kind: 'map', value: { kind: 'list', item: 'string' } },
-  groupsFile: str(true),
+  groupsFile: file({ use: 'read', what: 'an htgroup file', ifMissing: '; only the groups in "groups" apply until it is created' }, true),
   protectedTags: {
     kind: 'records',
     required: ['repositories', 'tags', 'who'],
@@ -189,7 +212,7 @@ export const configSchema = {
       comment: str(),
     },
   },
-  audit: { kind: 'section', fields: { file: str(true) } },
+  audit: { kind: 'section', fields: { file: file({ use: 'append', what: 'a file in a directory the proxy may write, or null for stdout' }, true) } },
   cors: { kind: 'section', fields: { allowedOrigins: { kind: 'list', item: 'string' } } },
   metrics: { kind: 'section', fields: { listen: str(true) } },
   loginLimits: {

@@ -10,6 +10,8 @@ import { access, open, stat } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/types.js';
+import { configSchema, type FileRole } from '../config/schema.js';
+import { namedFiles } from '../config/file-keys.js';
 import { readPairFiles } from '../tls/files.js';
 
 export interface FileFinding {
@@ -27,47 +29,55 @@ export async function checkNamedFiles(config: Config, options: FileCheckOptions)
   const findings: FileFinding[] = [];
   const error = (message: string) => findings.push({ severity: 'error', message });
   const warning = (message: string) => findings.push({ severity: 'warning', message });
+  const unusable = new Set<string>();
 
-  if (config.tls.mode === 'files') {
-    const cert = await readable(config.tls.certFile!);
-    const key = await readable(config.tls.keyFile!);
-    if (cert) error(`tls.certFile: ${config.tls.certFile} ${cert}; point tls.certFile at the PEM certificate chain (or use tls.mode "self-signed")`);
-    if (key) error(`tls.keyFile: ${config.tls.keyFile} ${key}; point tls.keyFile at the certificate's PEM private key`);
-    if (!cert && !key) {
-      await readPairFiles(config.tls.certFile!, config.tls.keyFile!).catch((err: Error) => error(err.message));
+  for (const { key, path: file, role } of namedFiles(config, configSchema)) {
+    if (!inUse(role, config)) continue;
+    const choose = `choose ${role.what}`;
+    if (role.use === 'dir') {
+      const problem = await writableDir(file);
+      if (problem) error(`${key}: ${problem}; ${choose}`);
+      continue;
     }
-  }
-  if (config.tls.mode === 'acme') {
-    if (config.tls.acme.caFile) {
-      const ca = await readable(config.tls.acme.caFile);
-      if (ca) error(`tls.acme.caFile: ${config.tls.acme.caFile} ${ca}; point it at the ACME server's CA certificate (PEM), or set it to null`);
+    if (role.use === 'append') {
+      const problem = await appendable(file);
+      if (problem) error(`${key}: ${problem}; ${choose}`);
+      continue;
     }
-    const storage = await writableDir(config.tls.acme.storageDir);
-    if (storage) error(`tls.acme.storageDir: ${storage}; choose a directory the proxy may create and write`);
-  }
-  if (config.auth.mode !== 'none') {
-    const file = config.auth.htpasswdFile;
     const problem = await readable(file);
-    const add = `${options.selfCommand} passwd add USER --file ${file}`;
-    if (problem === 'does not exist') warning(`auth.htpasswdFile: ${file} does not exist, so nobody can log in; add a user with: ${add}`);
-    else if (problem) error(`auth.htpasswdFile: ${file} ${problem}, so nobody could log in; ${fixReadable(file)}`);
+    if (!problem) continue;
+    unusable.add(key);
+    const addUser = role.users ? `add a user with: ${options.selfCommand} passwd add USER --file ${file}` : null;
+    if (problem === 'does not exist' && role.ifMissing) {
+      warning(`${key}: ${file} does not exist${role.ifMissing}${addUser ? `; ${addUser}` : ''}`);
+    } else if (problem === 'does not exist') {
+      error(`${key}: ${file} does not exist; point ${key} at ${role.what}`);
+    } else {
+      error(`${key}: ${file} ${problem}${role.ifUnreadable ? `, ${role.ifUnreadable}` : ''}; ${fixReadable(file)}`);
+    }
   }
-  if (config.groupsFile) {
-    const problem = await readable(config.groupsFile);
-    if (problem === 'does not exist') warning(`groupsFile: ${config.groupsFile} does not exist; only the groups in "groups" apply until it is created`);
-    else if (problem) error(`groupsFile: ${config.groupsFile} ${problem}; ${fixReadable(config.groupsFile)}`);
+  // Both there: do they make a pair the proxy can serve?
+  if (config.tls.mode === 'files' && !unusable.has('tls.certFile') && !unusable.has('tls.keyFile')) {
+    await readPairFiles(config.tls.certFile!, config.tls.keyFile!).catch((err: Error) => error(err.message));
   }
-  if (config.redisOptions.caFile) {
-    const problem = await readable(config.redisOptions.caFile);
-    if (problem) error(`redisOptions.caFile: ${config.redisOptions.caFile} ${problem}; point it at the CA certificate (PEM) of Redis's TLS, or set it to null`);
-  }
-  if (config.audit.file) {
-    const problem = await appendable(config.audit.file);
-    if (problem) error(`audit.file: ${problem}; choose a file in a directory the proxy may write, or null for stdout`);
-  }
-  const state = await writableDir(config.stateDir);
-  if (state) error(`stateDir: ${state}; choose a directory the proxy may create and write, e.g. ./data`);
   return findings;
+}
+
+function inUse(role: FileRole, config: Config): boolean {
+  switch (role.when) {
+    case undefined:
+      return true;
+    case 'tls-files':
+      return config.tls.mode === 'files';
+    case 'tls-acme':
+      return config.tls.mode === 'acme';
+    case 'auth':
+      return config.auth.mode !== 'none';
+    case 'htpasswd-shorthand':
+      return config.auth.mode !== 'none' && config.auth.sources.length === 0;
+    case 'redis':
+      return config.redis !== null;
+  }
 }
 
 /** Null when this process can read the file, else what is wrong, to follow the file's name. */
