@@ -4,20 +4,36 @@ import { AccessRules, rulesForMode } from '../access/rules.js';
 import { GroupDirectory } from '../access/groups.js';
 import { describeRule } from '../access/describe.js';
 import { isRepositoryName } from '../registry/scope.js';
-import { readFile } from 'node:fs/promises';
-import { parseHtpasswd } from '../auth/htpasswd.js';
+import { createSources } from '../auth/sources/create.js';
+import { TokensSource } from '../auth/sources/tokens.js';
+import { VerifyPool } from '../auth/verify-pool.js';
+import type { IdentitySource, TokenGrant } from '../auth/sources/source.js';
+import { createLogger } from '../observe/logger.js';
+import { redisTarget } from '../state/redis-client.js';
+import type { Config } from '../config/types.js';
 
 const ACTIONS = ['pull', 'push', 'delete'];
+const USAGE = 'usage: registry-gate access check USER|token:NAME|anonymous REPOSITORY pull|push|delete [--config FILE]\n';
+
+/** Who the rules would see: the user's groups from the sources (a directory's too), or a token's owner and scopes. */
+interface Subject {
+  user: string | null;
+  groups: string[];
+  token?: TokenGrant;
+  notes: string[];
+}
 
 /**
  * `registry-gate access check USER REPOSITORY ACTION`: the decision the proxy would make, and the
  * rule that made it (like `kubectl auth can-i`). USER `anonymous` is a caller without
- * credentials. Exit 0: allowed; 1: denied; 2: bad usage or configuration.
+ * credentials, `token:NAME` an access token (its owner's rights within its scopes). The identity
+ * sources are asked for the user, as at a login without the password: the groups a directory
+ * gives count. Exit 0: allowed; 1: denied; 2: bad usage or configuration.
  */
 export async function runAccessCheck(args: string[], configFile: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const [user, repository, action] = args;
   if (args.length !== 3 || !user || !repository || !action) {
-    err.write('usage: registry-gate access check USER|anonymous REPOSITORY pull|push|delete [--config FILE]\n');
+    err.write(USAGE);
     return 2;
   }
   if (!ACTIONS.includes(action)) {
@@ -33,18 +49,53 @@ export async function runAccessCheck(args: string[], configFile: string, out: No
   await groups.close();
   const rules = config.access ?? rulesForMode(config.auth.mode);
   const policy = new AccessPolicy(new AccessRules(rules), groups, config.auth.publicCatalog);
-  const subject = user === 'anonymous' ? null : user;
-  const caller = policy.caller(subject);
+  const subject = user === 'anonymous' || config.auth.mode === 'none' ? { user: user === 'anonymous' ? null : user, groups: [], notes: [] } : await identify(config, user);
+  if (subject === null) {
+    err.write(`registry-gate: no access token "${user.slice('token:'.length)}" (registry-gate token list shows them)\n`);
+    return 2;
+  }
+  const caller = policy.caller(subject.user, subject.groups, subject.token);
   const decision = config.auth.mode === 'none' ? ({ ok: true, rule: 1 } as const) : policy.decide(caller, { type: 'repository', name: repository, actions: [action] });
 
-  const who = subject === null ? 'anonymous callers' : `user "${subject}"${caller.groups.size ? ` (groups: ${[...caller.groups].join(', ')})` : ''}`;
+  const groupsText = caller.groups.size ? ` (groups: ${[...caller.groups].join(', ')})` : '';
+  const who =
+    subject.user === null ? 'anonymous callers' : subject.token ? `access token "${subject.token.name}" of "${subject.user}"${groupsText}` : `user "${subject.user}"${groupsText}`;
   out.write(`${decision.ok ? 'allow' : 'deny'}: ${who} ${decision.ok ? 'may' : 'may not'} ${action} ${repository}\n`);
   if (decision.rule !== null) out.write(`  decided by rule ${describeRule(rules[decision.rule - 1]!, decision.rule)}${config.access === null ? `   (the rules of auth.mode "${config.auth.mode}")` : ''}\n`);
   if (!decision.ok) out.write(`  why: ${decision.reason}\n`);
-  if (subject !== null && config.auth.mode !== 'none') {
-    const text = await readFile(config.auth.htpasswdFile, 'utf8').catch(() => null);
-    if (text === null) out.write(`  note: ${config.auth.htpasswdFile} cannot be read, so nobody can log in\n`);
-    else if (!parseHtpasswd(text).users.has(subject)) out.write(`  note: "${subject}" is not in ${config.auth.htpasswdFile}, so nobody can log in as that user\n`);
-  }
+  for (const note of subject.notes) out.write(`  note: ${note}\n`);
   return decision.ok ? 0 : 1;
+}
+
+/** Null: `token:NAME` names no token. */
+async function identify(config: Config, user: string): Promise<Subject | null> {
+  const pool = new VerifyPool({ size: 1 });
+  const sources = await createSources(config, { logger: createLogger('silent'), pool, redis: await redisTarget(config), follow: false });
+  try {
+    const tokens = sources.find((s): s is TokensSource => s instanceof TokensSource);
+    if (user.startsWith('token:')) {
+      const name = user.slice('token:'.length);
+      const stored = tokens?.store.get(name);
+      const grant = tokens?.grant(name) ?? null;
+      if (!stored) return null;
+      const owner = await lookup(sources.filter((s) => s !== tokens), stored.owner);
+      const notes = [...owner.notes];
+      if (grant === null) notes.push(`the token is expired or its owner gone: it logs in nowhere (expires ${stored.expires})`);
+      return { user: stored.owner, groups: owner.groups, ...(grant ? { token: grant } : { token: tokens!.grantOf(stored) }), notes };
+    }
+    const found = await lookup(sources.filter((s) => s !== tokens), user);
+    return { user, groups: found.groups, notes: found.notes };
+  } finally {
+    await Promise.all(sources.map((s) => s.close()));
+    await pool.close();
+  }
+}
+
+async function lookup(people: IdentitySource[], user: string): Promise<{ groups: string[]; notes: string[] }> {
+  for (const source of people) {
+    const found = await source.lookup(user);
+    if (found.ok) return { groups: [...found.identity.groups], notes: [] };
+    if (found.reason === 'unavailable') return { groups: [], notes: [`${found.message}: groups it would give "${user}" are not counted here`] };
+  }
+  return { groups: [], notes: [`no identity source knows "${user}", so nobody can log in as that user`] };
 }

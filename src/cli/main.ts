@@ -15,7 +15,7 @@ const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
   registry-gate passwd add|delete|verify USER [--file FILE] [--password-stdin] [--cost N]
   registry-gate config check [--config FILE]          validate and print the effective config and the access rules
-  registry-gate access check USER|anonymous REPOSITORY pull|push|delete [--config FILE]
+  registry-gate access check USER|token:NAME|anonymous REPOSITORY pull|push|delete [--config FILE]
                                                       allow or deny, and the rule that decided (exit 0 / 1)
   registry-gate auth test USER [--password-stdin] [--config FILE]
                                                       log in through the identity sources: which answered, the groups, the rules that apply

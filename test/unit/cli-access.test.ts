@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import bcrypt from 'bcryptjs';
 
 function setup(config: Record<string, unknown>): string {
@@ -46,7 +46,7 @@ test('access check: allow / deny, exit 0 / 1, and the rule that decided', () => 
 
   const ghost = cli('access', 'check', 'mallory', 'public/base', 'pull', '--config', file);
   assert.equal(ghost.status, 0);
-  assert.match(ghost.stdout, /note: "mallory" is not in .*htpasswd, so nobody can log in as that user/);
+  assert.match(ghost.stdout, /note: no identity source knows "mallory", so nobody can log in as that user/);
 });
 
 test('access check without rules explains the mode; bad input exits 2 with the reason', () => {
@@ -69,4 +69,24 @@ test('config check lists the rules in force and the protected tags', () => {
   assert.match(listed.stdout, /# warning: auth\.htpasswdFile: 2 user\(s\) with a bcrypt cost below 10: alice \(4\), root \(4\); each guess is cheap/);
   const byMode = cli('config', 'check', '--config', setup({ auth: { mode: 'private' } }));
   assert.match(byMode.stdout, /# access rules in force \(those of auth\.mode "private"; .*\n#   1\. authenticated → \*\* : \*\n/);
+});
+
+test('access check for an access token: its owner\'s rules within its scopes', () => {
+  const file = setup({ ...RULES, auth: { mode: 'private', sources: [{ type: 'tokens' }, { type: 'htpasswd', file: 'htpasswd' }] } });
+  const early = cli('token', 'create', 'ci', '--owner', 'alice', '--scope', 'team-a/**:pull', '--expires', '1d', '--config', file);
+  assert.equal(early.status, 1);
+  assert.match(early.stderr, /stateDir: .*data does not exist; start the proxy once \(it creates it\), or create it owned by the proxy's user\n$/);
+  mkdirSync(join(dirname(file), 'data'), { mode: 0o700 });
+  const made = cli('token', 'create', 'ci', '--owner', 'alice', '--scope', 'team-a/**:pull', '--expires', '1d', '--config', file);
+  assert.equal(made.status, 0, made.stderr);
+  const pull = cli('access', 'check', 'token:ci', 'team-a/app', 'pull', '--config', file);
+  assert.equal(pull.status, 0, pull.stdout + pull.stderr);
+  assert.match(pull.stdout, /^allow: access token "ci" of "alice" \(groups: team-a\) may pull team-a\/app\n  decided by rule 2\./);
+  const push = cli('access', 'check', 'token:ci', 'team-a/app', 'push', '--config', file);
+  assert.equal(push.status, 1);
+  assert.match(push.stdout, /why: access token "ci" is limited to team-a\/\*\*:pull/);
+  assert.equal(cli('access', 'check', 'alice', 'team-a/app', 'push', '--config', file).status, 0, 'alice herself may');
+  const missing = cli('access', 'check', 'token:nope', 'team-a/app', 'pull', '--config', file);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /no access token "nope"/);
 });

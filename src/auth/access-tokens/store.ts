@@ -85,6 +85,7 @@ export class FileTokenStore extends Remembered implements TokenStore {
   private pending: NodeJS.Timeout | null = null;
   /** Owner of the state directory: files the CLI writes as root are handed to it, so the proxy can read them. */
   private owner: { uid: number; gid: number } | null = null;
+  private missingStateDir: string | null = null;
 
   private constructor(
     readonly dir: string,
@@ -95,6 +96,12 @@ export class FileTokenStore extends Remembered implements TokenStore {
 
   static async open(stateDir: string, options: StoreOptions): Promise<FileTokenStore> {
     const store = new FileTokenStore(path.join(stateDir, 'tokens'), options.logger);
+    // The proxy made stateDir before; the CLI must not make it (as root it would be root's), and
+    // without it there are no tokens yet.
+    if (!(await stat(stateDir).catch(() => null))) {
+      store.missingStateDir = stateDir;
+      return store;
+    }
     await mkdir(store.dir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw new OperatorError(`stateDir: cannot create ${store.dir} for access tokens (${err.code ?? err.message}); let the proxy's user write stateDir`);
     });
@@ -143,6 +150,7 @@ export class FileTokenStore extends Remembered implements TokenStore {
   }
 
   async create(record: StoredToken): Promise<boolean> {
+    if (this.missingStateDir) throw new OperatorError(`stateDir: ${this.missingStateDir} does not exist; start the proxy once (it creates it), or create it owned by the proxy's user`, 1);
     const file = path.join(this.dir, `${record.name}.json`);
     const temp = path.join(this.dir, `.${record.name}.${randomBytes(6).toString('hex')}.tmp`);
     await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });

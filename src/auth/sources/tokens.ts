@@ -94,7 +94,7 @@ export class TokensSource implements IdentitySource {
     return stored;
   }
 
-  private grantOf(stored: StoredToken): TokenGrant {
+  grantOf(stored: StoredToken): TokenGrant {
     let limit = this.limits.get(stored);
     if (!limit) this.limits.set(stored, (limit = new ScopeLimit(stored.scopes)));
     return { name: stored.name, limit };
