@@ -48,3 +48,16 @@ test('prepare builds once, then skips tsc until a source changes', (t) => {
   assert.doesNotMatch(third.stdout, /not rebuilding/);
   assert.ok(built().mtimeMs > firstBuild);
 });
+
+test('a fresh install is quiet on this Node: no engine or install-script warnings before the proxy\'s first line', (t) => {
+  const copy = mkdtempSync(path.join(tmpdir(), 'rg-install-'));
+  t.after(() => rmSync(copy, { recursive: true, force: true }));
+  for (const entry of ['package.json', 'package-lock.json']) cpSync(path.join(REPO, entry), path.join(copy, entry));
+  const install = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: copy, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(install.status, 0, install.stderr);
+  assert.deepEqual(
+    (install.stdout + install.stderr).split('\n').filter((line) => /\bwarn\b/i.test(line)),
+    [],
+    `npm ci on Node ${process.versions.node} warned`,
+  );
+});
