@@ -7,13 +7,35 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { freePort } from '../harness/ports.js';
 import { run } from '../harness/process.js';
-import { cliMain, disposeProxyConfig, proxyConfig, repoRoot, runProxyCli, startProxy } from '../harness/proxy.js';
+import { disposeProxyConfig, proxyConfig, repoRoot, runProxyCli, startProxy } from '../harness/proxy.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 import { startRedis } from '../harness/redis.js';
+
+/**
+ * The built CLI with its runtime packages, copied under `dir`: a checkout may sit where another
+ * user cannot enter (root's home is 0700, so is a `mktemp -d`), and `nobody` must still run it.
+ */
+async function cliAnyoneCanRun(dir: string): Promise<string> {
+  const copy = path.join(dir, 'cli');
+  await cp(path.join(repoRoot, 'dist'), path.join(copy, 'dist'), { recursive: true });
+  await cp(path.join(repoRoot, 'package.json'), path.join(copy, 'package.json'));
+  const listed = await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repoRoot, timeoutMs: 30_000 });
+  const modules = path.join(repoRoot, 'node_modules') + path.sep;
+  const tops = new Set(
+    listed.stdout
+      .split('\n')
+      .filter((line) => line.startsWith(modules))
+      .map((line) => line.slice(modules.length).split(path.sep))
+      .map((parts) => (parts[0]!.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join(path.sep)),
+  );
+  for (const top of tops) await cp(path.join(modules, top), path.join(copy, 'node_modules', top), { recursive: true });
+  await run('chmod', ['-R', 'a+rX', copy], { check: true });
+  return path.join(copy, 'dist', 'cli', 'main.js');
+}
 
 async function configIn(dir: string, config: object): Promise<string> {
   const file = path.join(dir, 'proxy.config.json');
@@ -83,7 +105,8 @@ test('files the service user may not read or write are named when checked as tha
   await writeFile(path.join(dir, 'auth', 'htpasswd'), 'alice:$2y$10$abcdefghijklmnopqrstuuJ3Ygq4m3uZqkF9hJxQ8iK6ZkB1pJwzu\n', { mode: 0o600 });
   const file = await configIn(dir, { listen: '127.0.0.1:0', tls: { mode: 'off' }, auth: { mode: 'private' }, stateDir: './state' });
   await chmod(file, 0o644);
-  const asNobody = (args: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliMain, ...args], { cwd: dir, timeoutMs: 30_000 });
+  const main = await cliAnyoneCanRun(dir);
+  const asNobody = (args: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, main, ...args], { cwd: dir, timeoutMs: 30_000 });
 
   const checked = await asNobody(['config', 'check', '--config', file]);
   assert.equal(checked.code, 2, checked.stderr);
