@@ -11,6 +11,14 @@ import { basicChallenge, bearerChallenge } from './challenge.js';
 import type { Identifier } from './identify.js';
 import type { TokenGrant } from './sources/source.js';
 
+/**
+ * How long after its token expired an upload session may go on, for the caller the token names:
+ * a layer that takes longer to send than a token lives must still be committed (the final PUT
+ * comes after the bytes). Only requests inside a session already opened (its id in the path) get
+ * it; the caller's source and the rules are asked again as on any request.
+ */
+export const UPLOAD_SESSION_GRACE_SECONDS = 3600;
+
 export interface FailedLogin {
   user: string;
   reason: string;
@@ -75,7 +83,7 @@ export class AuthGate {
 
   private async decide(route: Route, credentials: Credentials, token: TokenService, client: string): Promise<Decided> {
     if (this.auth.mode === 'none') return { ok: true, subject: null, caller: this.policy.caller(null) };
-    const identified = await this.identify(credentials, token, client);
+    const identified = await this.identify(credentials, token, client, route.kind === 'repository' && route.session);
     if ('deny' in identified) return identified.deny;
     const identity = identified;
     const caller = this.policy.caller(identity.subject, identity.groups, identity.token);
@@ -122,7 +130,7 @@ export class AuthGate {
     }
   }
 
-  private async identify(credentials: Credentials, token: TokenService, client: string): Promise<Identity | { deny: Decided }> {
+  private async identify(credentials: Credentials, token: TokenService, client: string, inUploadSession: boolean): Promise<Identity | { deny: Decided }> {
     switch (credentials.kind) {
       case 'none':
         return { subject: null };
@@ -144,7 +152,7 @@ export class AuthGate {
       }
       case 'bearer': {
         if (!this.authority) return { deny: this.unauthorized({ subject: null }, token, [], 'bearer tokens are not accepted here; use Basic credentials') };
-        const verified = this.authority.verify(credentials.token, token.service);
+        const verified = this.authority.verify(credentials.token, token.service, inUploadSession ? UPLOAD_SESSION_GRACE_SECONDS : 0);
         if (!verified.ok) {
           return { deny: this.unauthorized({ subject: null }, token, [], `invalid token (${verified.reason})`, 'invalid_token') };
         }

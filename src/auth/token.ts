@@ -59,6 +59,13 @@ export type TokenVerdict =
 
 /** Far more than any token we issue; keeps hostile input from costing anything. */
 export const MAX_TOKEN_LENGTH = 8192;
+/**
+ * The Docker token specification: "a token should never be returned with less than 60 seconds to
+ * live". docker and containers/image treat a shorter `expires_in` as 60 s and go on using the
+ * token that long, so a shorter token failed their pushes half-way (measured: 10 s tokens, the
+ * blob's final PUT refused as expired). `auth.tokenTtlSeconds` below this gives this.
+ */
+export const MIN_TOKEN_SECONDS = 60;
 /** Replicas' clocks drift; a token used right after it was issued elsewhere must not fail. */
 export const NOT_BEFORE_LEEWAY_SECONDS = 30;
 
@@ -95,12 +102,15 @@ export class TokenAuthority {
   private readonly cache = new Map<string, Verified>();
   private readonly cacheSize: number;
   private readonly now: () => number;
+  /** Seconds a token lives: the configured TTL, at least MIN_TOKEN_SECONDS. */
+  readonly lifetime: number;
 
   constructor(
     private readonly key: SigningKey,
     private readonly options: TokenOptions,
   ) {
     if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1) throw new RangeError('token TTL must be a positive integer');
+    this.lifetime = Math.max(options.ttlSeconds, MIN_TOKEN_SECONDS);
     this.cacheSize = options.cacheSize ?? 1024;
     this.now = options.now ?? Date.now;
   }
@@ -115,7 +125,7 @@ export class TokenAuthority {
       iss: this.options.issuer,
       sub: request.subject ?? '',
       aud: request.service,
-      exp: iat + this.options.ttlSeconds,
+      exp: iat + this.lifetime,
       nbf: iat,
       iat,
       jti: randomBytes(16).toString('base64url'),
@@ -130,10 +140,14 @@ export class TokenAuthority {
     const header = { alg: ALGORITHM, typ: 'JWT', kid: this.key.id };
     const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
     const token = `${signingInput}.${this.sign(signingInput).toString('base64url')}`;
-    return { token, access_token: token, expires_in: this.options.ttlSeconds, issued_at: new Date(iat * 1000).toISOString() };
+    return { token, access_token: token, expires_in: this.lifetime, issued_at: new Date(iat * 1000).toISOString() };
   }
 
-  verify(token: string, expectedService: string): TokenVerdict {
+  /**
+   * `graceSeconds`: how long after its expiry the token still counts — for the requests of an
+   * upload session it opened (auth/gate.ts), never for anything else.
+   */
+  verify(token: string, expectedService: string, graceSeconds = 0): TokenVerdict {
     const nowSeconds = this.now() / 1000;
     let verified = this.cache.get(token);
     if (verified) {
@@ -146,8 +160,8 @@ export class TokenAuthority {
       verified = checked;
       this.remember(token, verified);
     }
-    if (nowSeconds >= verified.exp) {
-      this.cache.delete(token);
+    if (nowSeconds >= verified.exp + graceSeconds) {
+      if (nowSeconds >= verified.exp) this.cache.delete(token);
       return { ok: false, reason: 'expired' };
     }
     if (!verified.audiences.includes(expectedService)) return { ok: false, reason: 'service' };
@@ -204,7 +218,7 @@ export class TokenAuthority {
       if (nowSeconds + NOT_BEFORE_LEEWAY_SECONDS < claims.nbf) return { reason: 'not-yet-valid' };
     }
     // We never issue a token that lives longer than the TTL: one that does was made with a stolen key.
-    if (claims.exp > nowSeconds + this.options.ttlSeconds + NOT_BEFORE_LEEWAY_SECONDS) return { reason: 'lifetime' };
+    if (claims.exp > nowSeconds + this.lifetime + NOT_BEFORE_LEEWAY_SECONDS) return { reason: 'lifetime' };
     if (claims.sub !== undefined && typeof claims.sub !== 'string') return { reason: 'malformed' };
     if (claims.stp !== undefined && typeof claims.stp !== 'string') return { reason: 'malformed' };
     if (claims.src !== undefined && typeof claims.src !== 'string') return { reason: 'malformed' };

@@ -5,6 +5,7 @@ import { defaultConfig, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './de
 import { overridesFromEnv } from './env.js';
 import { configSchema } from './schema.js';
 import { resolveFileKeys } from './file-keys.js';
+import { MIN_TOKEN_SECONDS } from '../auth/token.js';
 import { parseListenAddress } from './address.js';
 import { checkSection, isPlainObject } from './validate-shape.js';
 import { validateTlsConfig } from '../tls/validate.js';
@@ -176,6 +177,11 @@ function crossCheck(c: Config): string[] {
 /** Valid, but probably not what the operator meant. */
 function proxyWarnings(c: Config): string[] {
   const warnings: string[] = [];
+  if (c.auth.challenge === 'token' && c.auth.tokenTtlSeconds < MIN_TOKEN_SECONDS) {
+    warnings.push(
+      `auth.tokenTtlSeconds: ${c.auth.tokenTtlSeconds} is below the token specification's minimum; tokens live ${MIN_TOKEN_SECONDS} s (docker and podman use a token that long whatever it says, and a shorter one failed their pushes)`,
+    );
+  }
   c.trustedProxies.forEach((cidr, i) => {
     const parsed = parseCidr(cidr);
     if (parsed && parsed.prefix === 0) {

@@ -31,6 +31,11 @@ export type Route =
       tag: string | null;
       /** Every entry must be granted; the first is the request's own repository. */
       needs: Access[];
+      /**
+       * A request inside an upload session already opened (its id in the path: status, a chunk,
+       * the final PUT), which may go on after the token that opened it expired (auth/gate.ts).
+       */
+      session: boolean;
     }
   /**
    * A read of a readable repository whose reference or digest is malformed: answered by the gate
@@ -99,7 +104,9 @@ export function classifyRequest(method: string, pathname: string, params: Regist
   }
   const sources = mountSources(method, target.endpoint, params);
   if (sources === null) return UNKNOWN;
-  return { kind: 'repository', ...target, tag, needs: [own, ...sources] };
+  const { uploadId, ...where } = target;
+  const session = uploadId && (method === 'PATCH' || method === 'PUT' || reading);
+  return { kind: 'repository', ...where, tag, needs: [own, ...sources], session };
 }
 
 /**
@@ -188,12 +195,13 @@ function decodeSegment(segment: string): string | null {
   return out;
 }
 
-function matchRepositoryRoute(segments: string[]): { name: string; endpoint: RepositoryEndpoint; reference: string } | null {
+function matchRepositoryRoute(segments: string[]): { name: string; endpoint: RepositoryEndpoint; reference: string; uploadId: boolean } | null {
   const n = segments.length;
   const last = segments[n - 1]!;
   const before = segments[n - 2];
   let nameLength: number;
   let endpoint: RepositoryEndpoint;
+  let uploadId = false;
 
   if (last === '') {
     // `…/blobs/uploads/`: start an upload.
@@ -213,6 +221,7 @@ function matchRepositoryRoute(segments: string[]): { name: string; endpoint: Rep
     if (!UPLOAD_ID.test(last)) return null;
     nameLength = n - 3;
     endpoint = 'upload';
+    uploadId = true;
   } else if (before === 'tags' && last === 'list') {
     nameLength = n - 2;
     endpoint = 'tags';
@@ -225,5 +234,5 @@ function matchRepositoryRoute(segments: string[]): { name: string; endpoint: Rep
   }
   if (nameLength < 1) return null;
   const name = segments.slice(0, nameLength).join('/');
-  return isRepositoryName(name) ? { name, endpoint, reference: last } : null;
+  return isRepositoryName(name) ? { name, endpoint, reference: last, uploadId } : null;
 }
