@@ -61,7 +61,8 @@ export class AcmeManager {
         return;
       }
       logger.info({ reason: stored.reorder }, 'acme: the stored certificate no longer fits the config, ordering a new one');
-    } else {
+    } else if (slot.get()?.origin !== 'acme') {
+      // (A certificate another replica announced while this one was starting is already served.)
       const pair = createSelfSigned(acme.domains, 90);
       slot.replace({ pair, info: inspectPair(pair), origin: 'temporary' });
       logger.info({ domains: acme.domains }, 'acme: serving a temporary self-signed certificate until the CA issues one');
@@ -112,14 +113,20 @@ export class AcmeManager {
 
   /**
    * Serves the fleet's certificate when it fits the config and outlives the one served (another
-   * replica ordered it); true when it did.
+   * replica ordered it): 'adopted'. 'current' when the one served is already the fleet's and not
+   * yet due for renewal — an announcement adopted it while this replica waited for the order lock,
+   * and ordering now would be a second order for nothing (seen: two orders for a fleet of three
+   * starting together). 'none' when an order is needed.
    */
-  private async adoptShared(): Promise<boolean> {
-    if (this.closed) return false;
+  private async adoptShared(): Promise<'adopted' | 'current' | 'none'> {
+    if (this.closed) return 'none';
     const stored = await this.loadStored().catch(() => null);
-    if (!stored || stored.reorder !== null) return false;
+    if (!stored || stored.reorder !== null) return 'none';
     const current = this.options.slot.get();
-    if (current?.origin === 'acme' && current.info.notAfter.getTime() >= stored.info.notAfter.getTime()) return false;
+    if (current?.origin === 'acme' && current.info.notAfter.getTime() >= stored.info.notAfter.getTime()) {
+      const fresh = current.info.serial === stored.info.serial && renewalTime(stored.info, this.options.acme.renewBeforeDays).getTime() > Date.now();
+      return fresh ? 'current' : 'none';
+    }
     this.options.slot.replace({ pair: stored.pair, info: stored.info, origin: 'acme' });
     this.failures = 0;
     this.lastError = null;
@@ -128,7 +135,7 @@ export class AcmeManager {
       'acme: using the certificate another replica obtained, for new connections',
     );
     this.scheduleRenewal(stored.info);
-    return true;
+    return 'adopted';
   }
 
   private async order(): Promise<void> {
@@ -147,7 +154,9 @@ export class AcmeManager {
           return;
         }
         // It may have been renewed since this replica's alarm was set.
-        if (await this.adoptShared()) return;
+        const shared = await this.adoptShared();
+        if (shared === 'current') this.scheduleRenewal(this.options.slot.get()!.info);
+        if (shared !== 'none') return;
       }
       await this.connection.checkDirectory();
       const pair = await orderCertificate(acme, this.storage, responders, logger);
