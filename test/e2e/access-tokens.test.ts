@@ -18,10 +18,8 @@ import { curl as curlWithCa } from '../harness/curl.js';
 import { skopeoCopy } from '../harness/skopeo.js';
 import { startTlsStack, type TlsStack } from '../harness/stack.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
-import { writeHtpasswd } from '../harness/htpasswd.js';
-import { disposeProxyConfig, proxyConfig, runProxyCli, startProxy, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
-import { startRedis, type RedisServer } from '../harness/redis.js';
-import { startRegistry, type Registry } from '../harness/registry.js';
+import { runProxyCli, type RunningProxy } from '../harness/proxy.js';
+import { startFleet, type Fleet } from '../harness/fleet.js';
 import { get, request } from '../harness/registry-client.js';
 
 const ROOT = { user: 'root', pass: 'root-password' };
@@ -150,35 +148,24 @@ describe('access tokens with real clients', () => {
 });
 
 describe('access tokens across replicas sharing Redis', () => {
-  let redis: RedisServer;
-  let registry: Registry;
-  let work: string;
-  const configs: ProxyConfigFile[] = [];
-  const replicas: RunningProxy[] = [];
+  let fleet: Fleet;
+  let replicas: RunningProxy[];
 
   before(async () => {
-    work = await makeTempDir('access-tokens-replicas');
-    const htpasswdFile = path.join(work, 'htpasswd');
-    await writeHtpasswd(htpasswdFile, { alice: ALICE.pass });
-    [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
-    for (let i = 0; i < 2; i++) {
-      const config = await proxyConfig({
-        upstream: registry.url,
-        redis: redis.url,
+    fleet = await startFleet({
+      name: 'access-tokens-replicas',
+      users: { alice: ALICE.pass },
+      replicas: 2,
+      config: ({ redis, upstream, htpasswdFile }) => ({
+        upstream,
+        redis,
         auth: { mode: 'private', htpasswdFile, tokenService: 'registry.test', sources: [{ type: 'htpasswd', file: htpasswdFile }, { type: 'tokens' }] },
-      });
-      configs.push(config);
-      replicas.push(await startProxy(config));
-    }
+      }),
+    });
+    replicas = fleet.replicas;
   });
 
-  after(async () => {
-    for (const r of replicas) await r.stop();
-    for (const c of configs) await disposeProxyConfig(c);
-    await redis?.stop();
-    await registry?.stop();
-    if (work) await removeTempDir(work);
-  });
+  after(() => fleet?.stop());
 
   test('made on one replica, revoked on it: refused on the other within a second, its registry tokens too', async () => {
     const [a, b] = replicas as [RunningProxy, RunningProxy];

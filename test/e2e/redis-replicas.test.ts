@@ -7,47 +7,39 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeHtpasswd } from '../harness/htpasswd.js';
-import { disposeProxyConfig, proxyConfig, startProxy, runProxyCli, TEST_REDIS_SECRET_KEY, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { proxyConfig, startProxy, runProxyCli, TEST_REDIS_SECRET_KEY, type ProxyConfigFile, type RunningProxy } from '../harness/proxy.js';
+import { startFleet, type Fleet } from '../harness/fleet.js';
 import { run } from '../harness/process.js';
 import { SecretBox } from '../../src/state/secret-box.js';
 import { freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis.js';
 import { get, request } from '../harness/registry-client.js';
 import { MANIFEST_V2, pushSmallImage } from '../harness/small-image.js';
-import { startRegistry, type Registry } from '../harness/registry.js';
-import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import type { Registry } from '../harness/registry.js';
 
 const ALICE = { user: 'alice', pass: 'shared-secret-test' };
 // Behind one load balancer the replicas are one service name.
 const SERVICE = 'registry.test';
 
+let fleet: Fleet;
 let redis: RedisServer;
 let registry: Registry;
 let work: string;
-const configs: ProxyConfigFile[] = [];
-const replicas: RunningProxy[] = [];
+let configs: ProxyConfigFile[];
+let replicas: RunningProxy[];
 
 before(async () => {
-  work = await makeTempDir('redis-replicas');
-  const htpasswdFile = path.join(work, 'htpasswd');
-  await writeHtpasswd(htpasswdFile, { alice: ALICE.pass });
-  [redis, registry] = await Promise.all([startRedis(), startRegistry()]);
-  for (let i = 0; i < 2; i++) {
+  fleet = await startFleet({
+    name: 'redis-replicas',
+    users: { alice: ALICE.pass },
+    replicas: 2,
     // A TTL far longer than the test: only the invalidation through Redis can make B see A's push.
-    const config = await proxyConfig({ upstream: registry.url, redis: redis.url, auth: { mode: 'private', htpasswdFile, tokenService: SERVICE }, cache: { ttlSeconds: 300 } });
-    configs.push(config);
-    replicas.push(await startProxy(config));
-  }
+    config: ({ redis, upstream, htpasswdFile }) => ({ upstream, redis, auth: { mode: 'private', htpasswdFile, tokenService: SERVICE }, cache: { ttlSeconds: 300 } }),
+  });
+  ({ redis, registry, work, configs, replicas } = fleet);
 });
 
-after(async () => {
-  for (const r of replicas) await r.stop();
-  for (const c of configs) await disposeProxyConfig(c);
-  await redis?.stop();
-  await registry?.stop();
-  if (work) await removeTempDir(work);
-});
+after(() => fleet?.stop());
 
 test('a token issued by one replica is accepted by the other', async () => {
   const [a, b] = replicas as [RunningProxy, RunningProxy];
