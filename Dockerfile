@@ -1,6 +1,6 @@
 # registry-gate in a container. BASE is any Debian-like image with Node ≥ 20 and a "node" user
 # (uid 1000); the tests build it on a base made from Debian packages, as none can be pulled there.
-ARG BASE=node:22-bookworm-slim
+ARG BASE=node:24-bookworm-slim
 
 # Build stage: compile TypeScript with the dev dependencies, then keep only production ones.
 FROM ${BASE} AS build

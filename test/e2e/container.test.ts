@@ -3,8 +3,9 @@
  * Debian-made base, as none can be pulled here) in front of the real registry with host
  * networking, driven by the real docker and skopeo; then deploy/docker-compose.yml with an
  * override for host networking and free ports, its registry being a `registry:2` made from
- * Debian's docker-registry. The image runs Node 22 where the host runs 20: that is how a Node 22
- * change in corked chunked requests, which cut docker's uploads short, was found.
+ * Debian's docker-registry. The image runs Node 24 (the current LTS, the Dockerfile's default base)
+ * where the host runs 20: that is how a Node 22 change in corked chunked requests, which cut
+ * docker's uploads short, was found.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

