@@ -6,6 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SigningKey } from '../state/signing-key.js';
 import { mergeAccess, sameResource, type Access } from '../registry/scope.js';
+import { MIN_TOKEN_SECONDS } from '../registry/token-spec.js';
 
 export interface TokenOptions {
   ttlSeconds: number;
@@ -59,13 +60,6 @@ export type TokenVerdict =
 
 /** Far more than any token we issue; keeps hostile input from costing anything. */
 export const MAX_TOKEN_LENGTH = 8192;
-/**
- * The Docker token specification: "a token should never be returned with less than 60 seconds to
- * live". docker and containers/image treat a shorter `expires_in` as 60 s and go on using the
- * token that long, so a shorter token failed their pushes half-way (measured: 10 s tokens, the
- * blob's final PUT refused as expired). `auth.tokenTtlSeconds` below this gives this.
- */
-export const MIN_TOKEN_SECONDS = 60;
 /** Replicas' clocks drift; a token used right after it was issued elsewhere must not fail. */
 export const NOT_BEFORE_LEEWAY_SECONDS = 30;
 

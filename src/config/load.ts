@@ -5,7 +5,7 @@ import { defaultConfig, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING } from './de
 import { overridesFromEnv } from './env.js';
 import { configSchema } from './schema.js';
 import { resolveFileKeys } from './file-keys.js';
-import { MIN_TOKEN_SECONDS } from '../auth/token.js';
+import { MIN_TOKEN_SECONDS } from '../registry/token-spec.js';
 import { parseListenAddress } from './address.js';
 import { checkSection, isPlainObject } from './validate-shape.js';
 import { validateTlsConfig } from '../tls/validate.js';

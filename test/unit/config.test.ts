@@ -191,6 +191,9 @@ test('a rule granting push without pull is valid but warned about', () => {
   const { warnings } = loadConfig(configFile({ auth: { mode: 'private' }, access: [{ who: ['authenticated'], repositories: ['drop/**'], actions: ['push'] }] }), {});
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /^access\[0\]: grants push without pull/);
+  const short = loadConfig(configFile({ auth: { tokenTtlSeconds: 10 } }), {}).warnings;
+  assert.deepEqual(short, ['auth.tokenTtlSeconds: 10 is below the token specification\'s minimum; tokens live 60 s (docker and podman use a token that long whatever it says, and a shorter one failed their pushes)']);
+  assert.deepEqual(loadConfig(configFile({ auth: { tokenTtlSeconds: 60 } }), {}).warnings, []);
 });
 
 test('operator input that could hurt: a backtracking blockUserAgents pattern is refused, a world-trusting proxy list warned about, port 0 allowed', () => {
