@@ -4,7 +4,7 @@
  * alternating, so that load from other processes on the machine hits all of them alike and the
  * ratios stay meaningful. Each figure of the proxy is compared with the best peer at that figure.
  *
- * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,logins,transfer,load,crowd,scaling,big,idle BENCH_MIB=512
+ * Knobs for quicker runs while developing: BENCH_PHASES=rules,metrics,logins,transfer,load,crowd,scaling,big,idle,noise BENCH_MIB=512
  * BENCH_TARGETS=direct,caddy,proxy (a subset; direct and proxy are always kept)
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
@@ -33,13 +33,14 @@ import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
 import { measureMetricsCost } from './lib/metrics-cost.js';
 import { measureLoginCost, type LoginCost } from './lib/logins.js';
+import { measureNoise, NOISE_REQUESTS, type NoiseResult } from './lib/noise.js';
 import { holdIdleConnections, IDLE_PER_ADDRESS, type IdleResult } from './lib/idle.js';
 import { best, fmt, median, ratio, table, verdictLines, type Best, type Verdict } from './lib/report.js';
 import { CHUNK_BYTES, concurrently, download, downloadHashingInline, fetchBlob, GiB, MiB, newBlob, upload, type Blob, type Endpoint } from './lib/transfer.js';
 import { wrk, type WrkResult } from './lib/wrk.js';
 
 const env = process.env;
-const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,logins,transfer,load,crowd,scaling,big,idle').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'rules,metrics,logins,transfer,load,crowd,scaling,big,idle,noise').split(','));
 const CROWD = 1_000;
 const CROWD_ROUNDS = 3;
 const IDLE_CONNECTIONS = 10_000;
@@ -178,6 +179,7 @@ interface Results {
   rules: RuleCost[];
   metricsUs: number;
   logins: LoginCost[];
+  noise: NoiseResult[];
   idle: IdleResult | null;
 }
 
@@ -466,6 +468,16 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     out.push('(in-process: groups lookup + first-match decision for a mix of own-team pushes, public pulls and refusals; the worst case is informational)');
   }
   if (PHASES.has('metrics')) out.push('', `metrics: ${fmt(r.metricsUs, 2)} µs per request (in-process: one observe() with a push/pull label mix and a transfer gauge step)`);
+  if (PHASES.has('noise')) {
+    out.push(
+      '',
+      table(
+        ['failed logins from one address', 'requests', 'answers', 'audit lines', 'access-log lines', 'log bytes per request', 'seconds'],
+        r.noise.map((x) => [x.label, String(x.requests), Object.entries(x.statuses).map(([status, n]) => `${n} × ${status}`).join(', '), String(x.auditLines), String(x.logLines), fmt(x.logBytesPerRequest), fmt(x.seconds, 1)]),
+      ),
+    );
+    out.push('(8 in flight on keep-alive connections; the audit file gains a line per failed login of a user from an address and then one summary per minute; the access log a line per request)');
+  }
   if (PHASES.has('logins')) {
     out.push('', table(['login through the identify chain', 'first (ms)', 'remembered (µs)', 'first logins/s, 8 at once'], r.logins.map((x) => [x.source, fmt(x.firstMs, 2), fmt(x.rememberedUs, 2), fmt(x.perSecondAt8)])));
     out.push('(in-process, limits off, each source first in the chain unless said; first: the source is asked, medians of 16 users × 3 rounds; remembered: the same login again within the cache time; a token login looks its owner up in htpasswd)');
@@ -492,6 +504,9 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     verdicts.push({ target: 'rule evaluation with 1,000 rules < 5 µs per request', measured: `${fmt(teams.usPerDecision, 2)} µs`, pass: teams.usPerDecision < 5 });
   }
   if (PHASES.has('metrics')) verdicts.push({ target: 'metrics < 5 µs per request', measured: `${fmt(r.metricsUs, 2)} µs`, pass: r.metricsUs < 5 });
+  for (const x of r.noise) {
+    verdicts.push({ target: `${NOISE_REQUESTS.toLocaleString('en')} failed logins (${x.label}) leave ≤ 50 audit lines`, measured: `${x.auditLines} lines`, pass: x.auditLines <= 50 });
+  }
   if (PHASES.has('transfer')) {
     atLeast('upload ≥ 1.0 × the best peer', med(r.upload.proxy), bestPeer((p) => med(r.upload[p]), 'higher'), 1.0);
     const up = med(r.upload.proxy) / med(r.upload.direct);
@@ -596,6 +611,7 @@ async function main(): Promise<number> {
     rules: [],
     metricsUs: 0,
     logins: [],
+    noise: [],
     idle: null,
   };
   try {
@@ -617,6 +633,12 @@ async function main(): Promise<number> {
       r.idle = await holdIdleConnections(Number(new URL(s.proxy.url).port), s.proxy.caPem, IDLE_CONNECTIONS, s.proxy.pid);
       log(`and to a bare Node HTTPS server with the proxy's certificate`);
       r.idleBare = await idleBareNode(s);
+    }
+    // Last: it leaves its address and user names closed by the login limits.
+    if (PHASES.has('noise')) {
+      log(`${NOISE_REQUESTS} failed logins, twice, from one address`);
+      const proxyDir = path.join(s.dir, 'proxy');
+      r.noise = await measureNoise({ url: s.proxy.url, caPem: s.proxy.caPem, auditFile: path.join(proxyDir, 'audit.jsonl'), logFile: path.join(proxyDir, 'proxy.log') }, '127.0.0.250');
     }
     const logCheck = await s.proxy.checkLog();
     const { text, verdicts } = report(s, r, startedAt, (Date.now() - startedAt.getTime()) / 1000);
