@@ -89,8 +89,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
   const identifier = sources ? new Identifier(sources, config.loginLimits, loginRedis) : null;
   const tokensSource = sources?.find((s): s is TokensSource => s instanceof TokensSource) ?? null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
-  const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog);
   const protectedTags = new ProtectedTags(config.protectedTags);
+  const policy = new AccessPolicy(new AccessRules(config.access ?? rulesForMode(config.auth.mode)), groups, config.auth.publicCatalog, protectedTags.claimPaths());
   const audit = throttleFailedLogins(openAuditLog(config.audit.file, logger));
   const forwarder = createForwarder({ upstream: config.upstream, timeoutSeconds: config.upstreamTimeoutSeconds, logger });
   let fanout: RedisInvalidations | null = null;
@@ -190,8 +190,8 @@ export async function startServer(config: Config, logger: Logger, options: Start
     } else {
       await groups.reload();
     }
-    policy.replace(new AccessRules(next.access ?? rulesForMode(config.auth.mode)), groups, next.auth.publicCatalog);
     protectedTags.replace(next.protectedTags);
+    policy.replace(new AccessRules(next.access ?? rulesForMode(config.auth.mode)), groups, next.auth.publicCatalog, protectedTags.claimPaths());
     logger.level = next.log.level;
     await identifier?.reload();
     tls.reread();

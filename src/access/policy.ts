@@ -3,6 +3,7 @@
  * by the gate (whether this request may pass), so that a rule means the same on both sides.
  */
 import type { Access } from '../registry/scope.js';
+import { pickClaims, type Claims } from './claims.js';
 import type { GroupSource } from './groups.js';
 import { AccessRules, type Caller, type Decision } from './rules.js';
 import type { ScopeLimit } from './token-scope.js';
@@ -13,23 +14,36 @@ export class AccessPolicy {
     private groups: GroupSource,
     /** May anonymous callers list repositories (`auth.publicCatalog`)? */
     private publicCatalog: boolean,
+    /** Claims read elsewhere (protected tags), carried in registry tokens besides those the rules read. */
+    private otherClaimPaths: readonly string[] = [],
   ) {}
 
   /** SIGHUP: every decision from now on uses these (a decision in progress keeps what it read). */
-  replace(rules: AccessRules, groups: GroupSource, publicCatalog: boolean): void {
+  replace(rules: AccessRules, groups: GroupSource, publicCatalog: boolean, otherClaimPaths: readonly string[] = []): void {
     this.rules = rules;
     this.groups = groups;
     this.publicCatalog = publicCatalog;
+    this.otherClaimPaths = otherClaimPaths;
+  }
+
+  /** What a registry token carries of an ID token's claims: only what the rules and protected tags read. */
+  carriedClaims(claims: Claims): Record<string, unknown> {
+    return pickClaims(claims, new Set([...this.rules.claimPaths(), ...this.otherClaimPaths]));
   }
 
   /**
    * `sourceGroups`: what the identity's source (a directory) says, added to the configured groups.
    * `token`: the access token acting for `user`, which bounds every answer below.
+   * `oidc`: the OIDC source that verified `user` and the ID token's claims.
    */
-  caller(user: string | null, sourceGroups: readonly string[] = [], token?: { name: string; limit: ScopeLimit }): Caller {
+  caller(user: string | null, sourceGroups: readonly string[] = [], token?: { name: string; limit: ScopeLimit }, oidc?: { issuer: string; claims: Claims }): Caller {
     const configured = this.groups.groupsOf(user);
     const caller: Caller = { user, groups: sourceGroups.length ? new Set([...configured, ...sourceGroups]) : configured };
     if (token) caller.token = token;
+    if (oidc) {
+      caller.issuer = oidc.issuer;
+      caller.claims = oidc.claims;
+    }
     return caller;
   }
 

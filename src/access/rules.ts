@@ -12,6 +12,7 @@
  */
 import type { AccessRuleConfig, AuthMode } from '../config/types.js';
 import type { Access } from '../registry/scope.js';
+import { compileConditions, type Claims, type Conditions } from './claims.js';
 import { compileGlob, type Glob } from './glob.js';
 import type { ScopeLimit } from './token-scope.js';
 
@@ -21,6 +22,9 @@ export interface Caller {
   groups: ReadonlySet<string>;
   /** Set when an access token acts for `user`: rules may name it, and its scopes bound it (policy.ts). */
   token?: { name: string; limit: ScopeLimit };
+  /** For a caller an OIDC source verified: that source's name (`oidc:NAME`) and the ID token's claims. */
+  issuer?: string;
+  claims?: Claims;
 }
 
 /** One result shape for every decision. `rule` is the 1-based position of the deciding rule, null when none matched. */
@@ -41,12 +45,15 @@ interface Subjects {
   users: Set<string>;
   groups: Set<string>;
   tokens: Set<string>;
+  issuers: Set<string>;
 }
 
 interface CompiledRule {
   index: number;
   who: Subjects;
   globs: Glob[];
+  /** Conditions on the caller's ID token: a rule with them names only OIDC callers that meet them. */
+  claims: Conditions | null;
   actions: readonly string[];
   everything: boolean;
 }
@@ -71,8 +78,8 @@ export function rulesForMode(mode: AuthMode): AccessRuleConfig[] {
 /** Why a subject cannot be used, or null. */
 export function subjectProblem(subject: string): string | null {
   if (subject === '*' || subject === 'anonymous' || subject === 'authenticated') return null;
-  const m = /^(user|group|token):(.+)$/.exec(subject);
-  if (!m) return `"${subject}" is not a subject (use "user:NAME", "group:NAME", "token:NAME", "anonymous", "authenticated" or "*")`;
+  const m = /^(user|group|token|oidc):(.+)$/.exec(subject);
+  if (!m) return `"${subject}" is not a subject (use "user:NAME", "group:NAME", "token:NAME", "oidc:SOURCE", "anonymous", "authenticated" or "*")`;
   if (/[\s:]/.test(m[2]!)) return `"${subject}": a ${m[1]} name has no spaces or colons`;
   return null;
 }
@@ -122,8 +129,8 @@ export class AccessRules {
       if (pick === -1) return NO_GRANT;
       cursor[pick]!++;
       const rule = this.compiled[next - 1]!;
-      if (!names(rule.who, caller)) continue;
-      if (rule.globs.some((g) => g.matches(repository, caller.user))) return { actions: rule.actions, rule: rule.index };
+      if (!namesWithClaims(rule, caller)) continue;
+      if (rule.globs.some((g) => g.matches(repository, caller))) return { actions: rule.actions, rule: rule.index };
     }
   }
 
@@ -160,13 +167,24 @@ export class AccessRules {
   }
 
   private firstNaming(caller: Caller): CompiledRule | undefined {
-    return this.compiled.find((rule) => names(rule.who, caller));
+    return this.compiled.find((rule) => namesWithClaims(rule, caller));
   }
+
+  /** Every claim path the rules read (what a registry token must carry for the gate to ask them again). */
+  claimPaths(): string[] {
+    return this.compiled.flatMap((rule) => [...(rule.claims?.paths ?? []), ...rule.globs.flatMap((g) => g.claimPaths)]);
+  }
+}
+
+function namesWithClaims(rule: CompiledRule, caller: Caller): boolean {
+  if (!names(rule.who, caller)) return false;
+  return rule.claims === null || (caller.claims !== undefined && rule.claims.check(caller.claims).ok);
 }
 
 function compileRule(rule: AccessRuleConfig, index: number): CompiledRule {
   const globs = rule.repositories.map(compileGlob);
-  return { index, who: compileSubjects(rule.who), globs, actions: rule.actions, everything: rule.actions.includes('*') && globs.some((g) => g.matchesAll) };
+  const claims = rule.claims ? compileConditions(rule.claims) : null;
+  return { index, who: compileSubjects(rule.who), globs, claims, actions: rule.actions, everything: rule.actions.includes('*') && globs.some((g) => g.matchesAll) && claims === null };
 }
 
 /** Whether a caller is among the subjects listed (the `who` of rules and protected tags). */
@@ -176,7 +194,7 @@ export function subjectMatcher(list: readonly string[]): (caller: Caller) => boo
 }
 
 function compileSubjects(list: readonly string[]): Subjects {
-  const who: Subjects = { anyone: false, anonymous: false, authenticated: false, users: new Set(), groups: new Set(), tokens: new Set() };
+  const who: Subjects = { anyone: false, anonymous: false, authenticated: false, users: new Set(), groups: new Set(), tokens: new Set(), issuers: new Set() };
   for (const subject of list) {
     if (subject === '*') who.anyone = true;
     else if (subject === 'anonymous') who.anonymous = true;
@@ -184,6 +202,7 @@ function compileSubjects(list: readonly string[]): Subjects {
     else if (subject.startsWith('user:')) who.users.add(subject.slice(5));
     else if (subject.startsWith('group:')) who.groups.add(subject.slice(6));
     else if (subject.startsWith('token:')) who.tokens.add(subject.slice(6));
+    else if (subject.startsWith('oidc:')) who.issuers.add(subject.slice(5));
   }
   return who;
 }
@@ -193,6 +212,7 @@ function names(who: Subjects, caller: Caller): boolean {
   if (caller.user === null) return who.anonymous;
   if (who.authenticated || who.users.has(caller.user)) return true;
   if (caller.token && who.tokens.has(caller.token.name)) return true;
+  if (caller.issuer !== undefined && who.issuers.has(caller.issuer)) return true;
   for (const group of caller.groups) if (who.groups.has(group)) return true;
   return false;
 }

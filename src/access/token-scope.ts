@@ -41,7 +41,7 @@ export class ScopeLimit {
 
   /** Whether some scope allows `action` on `repository` (`user`: the owner, for `${user}`). */
   allows(repository: string, action: string, user: string | null): boolean {
-    return this.compiled.some((s) => (s.actions.includes('*') || s.actions.includes(action)) && s.glob.matches(repository, user));
+    return this.compiled.some((s) => (s.actions.includes('*') || s.actions.includes(action)) && s.glob.matches(repository, { user }));
   }
 
   /** A scope allows every action on every repository: the token is its owner, no narrower. */

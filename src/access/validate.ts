@@ -10,12 +10,15 @@ export function accessProblems(c: Config): string[] {
   }
   const knownGroups = new Set(Object.keys(c.groups));
   // A directory names its groups itself; only without one can an unknown name be a typo.
-  const groupsFromSources = c.auth.sources.some((s) => s.type === 'ldap');
+  const groupsFromSources = c.auth.sources.some((s) => s.type === 'ldap' || s.type === 'oidc');
+  const issuers = new Set(c.auth.sources.flatMap((s) => (s.type === 'oidc' ? [s.name] : [])));
   const checkWho = (who: string[], path: string): void => {
     who.forEach((subject, j) => {
       const problem = subjectProblem(subject);
       if (problem) problems.push(`${path}[${j}]: ${problem}`);
-      else if (subject.startsWith('group:') && c.groupsFile === null && !groupsFromSources && !knownGroups.has(subject.slice(6))) {
+      else if (subject.startsWith('oidc:') && !issuers.has(subject.slice(5))) {
+        problems.push(`${path}[${j}]: "${subject}" names no oidc source; add { "type": "oidc", "name": "${subject.slice(5)}", … } to auth.sources or correct the name`);
+      } else if (subject.startsWith('group:') && c.groupsFile === null && !groupsFromSources && !knownGroups.has(subject.slice(6))) {
         problems.push(`${path}[${j}]: group "${subject.slice(6)}" is not defined; add it to "groups" or set "groupsFile"`);
       }
     });

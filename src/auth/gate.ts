@@ -56,6 +56,8 @@ interface Identity {
   token?: TokenGrant;
   /** Set when the caller came with a token: it may do at most what the token says. */
   tokenAccess?: readonly Access[];
+  /** An OIDC login: the source and the ID token's claims. */
+  oidc?: { issuer: string; claims: Readonly<Record<string, unknown>> };
 }
 
 /**
@@ -86,7 +88,7 @@ export class AuthGate {
     const identified = await this.identify(credentials, token, client, route.kind === 'repository' && route.session);
     if ('deny' in identified) return identified.deny;
     const identity = identified;
-    const caller = this.policy.caller(identity.subject, identity.groups, identity.token);
+    const caller = this.policy.caller(identity.subject, identity.groups, identity.token, identity.oidc);
     const pass: Decided = { ok: true, subject: identity.subject, caller };
 
     switch (route.kind) {
@@ -139,7 +141,10 @@ export class AuthGate {
       case 'basic': {
         if (!this.identifier) return { deny: this.unauthorized({ subject: null }, token, [], 'invalid username or password') };
         const outcome = await this.identifier.login(credentials.user, credentials.password, client);
-        if (outcome.ok) return { subject: outcome.identity.subject, groups: outcome.identity.groups, ...(outcome.identity.token ? { token: outcome.identity.token } : {}) };
+        if (outcome.ok) {
+          const { subject, groups, token, claims, source } = outcome.identity;
+          return { subject, groups, ...(token ? { token } : {}), ...(claims ? { oidc: { issuer: source, claims } } : {}) };
+        }
         const failedLogin = { user: credentials.user, reason: outcome.message };
         switch (outcome.reason) {
           case 'limited':
@@ -162,7 +167,8 @@ export class AuthGate {
           if (!still.ok) return { deny: this.unauthorized({ subject: null }, token, [], `token no longer valid: ${still.why}; log in again`, 'invalid_token') };
           grant = still.token;
         }
-        return { subject: verified.subject, groups: verified.groups, tokenAccess: verified.access, ...(grant ? { token: grant } : {}) };
+        const oidc = verified.claims !== null && verified.source !== null ? { oidc: { issuer: verified.source, claims: verified.claims } } : {};
+        return { subject: verified.subject, groups: verified.groups, tokenAccess: verified.access, ...(grant ? { token: grant } : {}), ...oidc };
       }
     }
   }

@@ -27,6 +27,11 @@ export interface IssuedTo {
 
 const MAX_VERIFIED = 10_000;
 
+/** A login is remembered for its source's time, never past what proved it. */
+function rememberFor(identity: Identity, cacheMs: number): number {
+  return identity.expiresAt === undefined ? cacheMs : Math.max(0, Math.min(cacheMs, identity.expiresAt - Date.now()));
+}
+
 export class Identifier {
   private readonly verified = new ExpiringMap<Identity>(60_000, MAX_VERIFIED);
   private readonly inflight = new Map<string, Promise<LoginOutcome>>();
@@ -53,7 +58,7 @@ export class Identifier {
     const check = this.guard
       .login(user, secret, client, () => this.ask(user, secret, client))
       .then((outcome) => {
-        if (outcome.ok) this.verified.set(key, outcome.identity, this.byName.get(outcome.identity.source)?.cacheMs ?? 0);
+        if (outcome.ok) this.verified.set(key, outcome.identity, rememberFor(outcome.identity, this.byName.get(outcome.identity.source)?.cacheMs ?? 0));
         return outcome;
       })
       .finally(() => this.inflight.delete(merged));
@@ -100,11 +105,13 @@ export class Identifier {
   }
 
   private async ask(user: string, secret: string, client: string): Promise<Authentication> {
+    let hint: string | undefined;
     for (const source of this.sources) {
       const answer = await source.authenticate(user, secret, client);
       if (answer.ok || answer.reason !== 'unknown') return answer;
+      hint ??= answer.hint;
     }
-    return { ok: false, reason: 'invalid', message: 'invalid username or password' };
+    return { ok: false, reason: 'invalid', message: hint ?? 'invalid username or password' };
   }
 
   /** A remembered login whose entry changed (a new password, a removed user) is asked again. */

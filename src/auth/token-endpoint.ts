@@ -81,7 +81,8 @@ export async function answerTokenRequest(
   if (identified !== null && 'status' in identified) return identified;
   const subject = identified?.subject ?? null;
 
-  const caller = ctx.policy.caller(subject, identified?.groups, identified?.token);
+  const oidc = identified?.claims ? { issuer: identified.source, claims: identified.claims } : undefined;
+  const caller = ctx.policy.caller(subject, identified?.groups, identified?.token, oidc);
   const access = asked.map((a) => ({ ...a, actions: ctx.policy.allowed(caller, a) }));
   const issued = ctx.authority.issue({
     subject,
@@ -93,6 +94,7 @@ export async function answerTokenRequest(
           groups: identified.groups,
           ...(identified.stamp !== null ? { stamp: identified.stamp } : {}),
           ...(identified.token ? { token: identified.token.name } : {}),
+          ...(identified.claims ? { claims: ctx.policy.carriedClaims(identified.claims) } : {}),
         }
       : {}),
   });

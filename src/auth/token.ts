@@ -29,6 +29,8 @@ export interface IssueRequest {
   groups?: readonly string[];
   /** The access token the subject logged in with: re-checked (revoked?) on every request. */
   token?: string;
+  /** An OIDC login: the ID token's claims the rules read (the gate asks the rules again with them). */
+  claims?: Readonly<Record<string, unknown>>;
 }
 
 /** A directory may hold many groups for a person; a token carries this many at most. */
@@ -53,6 +55,8 @@ export type TokenVerdict =
       source: string | null;
       groups: string[];
       token: string | null;
+      /** Set for an OIDC login: the claims the rules read, flat. */
+      claims: Readonly<Record<string, unknown>> | null;
       /** epoch milliseconds */
       expiresAt: number;
     }
@@ -79,6 +83,7 @@ interface Claims {
   src?: string;
   grp?: string[];
   tkn?: string;
+  clm?: Readonly<Record<string, unknown>>;
 }
 
 interface Verified {
@@ -89,6 +94,7 @@ interface Verified {
   source: string | null;
   groups: readonly string[];
   token: string | null;
+  claims: Readonly<Record<string, unknown>> | null;
   exp: number;
 }
 
@@ -131,6 +137,7 @@ export class TokenAuthority {
     if (request.source !== undefined) claims.src = request.source;
     if (request.groups?.length) claims.grp = [...request.groups].sort().slice(0, MAX_TOKEN_GROUPS);
     if (request.token !== undefined) claims.tkn = request.token;
+    if (request.claims !== undefined) claims.clm = request.claims;
     const header = { alg: ALGORITHM, typ: 'JWT', kid: this.key.id };
     const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
     const token = `${signingInput}.${this.sign(signingInput).toString('base64url')}`;
@@ -168,6 +175,7 @@ export class TokenAuthority {
       source: verified.source,
       groups: [...verified.groups],
       token: verified.token,
+      claims: verified.claims,
       expiresAt: verified.exp * 1000,
     };
   }
@@ -221,6 +229,8 @@ export class TokenAuthority {
     if (!Array.isArray(groups) || groups.length > MAX_TOKEN_GROUPS || !groups.every((g) => typeof g === 'string')) return { reason: 'malformed' };
     const access = parseAccessClaim(claims.access);
     if (!access) return { reason: 'malformed' };
+    const carried = claims.clm;
+    if (carried !== undefined && (typeof carried !== 'object' || carried === null || Array.isArray(carried))) return { reason: 'malformed' };
     return {
       subject: claims.sub ? claims.sub : null,
       audiences,
@@ -229,6 +239,7 @@ export class TokenAuthority {
       source: typeof claims.src === 'string' ? claims.src : null,
       groups,
       token: typeof claims.tkn === 'string' ? claims.tkn : null,
+      claims: carried === undefined ? null : (carried as Record<string, unknown>),
       exp: claims.exp,
     };
   }

@@ -15,7 +15,7 @@ const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
   registry-gate passwd add|delete|verify USER [--file FILE] [--password-stdin] [--cost N]
   registry-gate config check [--config FILE]          validate and print the effective config and the access rules
-  registry-gate access check USER|token:NAME|anonymous REPOSITORY pull|push|delete [--config FILE]
+  registry-gate access check USER|token:NAME|oidc:SOURCE|anonymous REPOSITORY pull|push|delete [--claims FILE] [--config FILE]
                                                       allow or deny, and the rule that decided (exit 0 / 1)
   registry-gate auth test USER [--password-stdin] [--config FILE]
                                                       log in through the identity sources: which answered, the groups, the rules that apply
@@ -40,8 +40,9 @@ async function main(argv: string[]): Promise<number> {
     return runConfigCheck(configFile, process.stdout);
   }
   if (command === 'health' && positionals.length === 0 && unknownFlags.length === 0) return runHealth(configFile, process.stdout);
-  if (command === 'access' && positionals[0] === 'check' && unknownFlags.length === 0) {
-    return runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr);
+  if (command === 'access' && positionals[0] === 'check' && unknownFlags.every((f) => f === 'claims')) {
+    const claims = flags.get('claims');
+    return runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr, typeof claims === 'string' ? claims : null);
   }
   if (command === 'auth' && positionals[0] === 'test' && unknownFlags.every((f) => f === 'password-stdin')) {
     return runAuthTest(positionals.slice(1), flags.has('password-stdin'), configFile, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });

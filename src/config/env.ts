@@ -77,6 +77,7 @@ function parseEnvValue(raw: string, spec: FieldSpec): { value: unknown } | { err
     case 'records':
     case 'map':
     case 'variants':
+    case 'conditions':
       return parseJson(trimmed);
   }
 }

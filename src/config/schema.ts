@@ -3,6 +3,7 @@
  * REGGATE_* environment overrides, masking in `config check` and — through `Infer` — the
  * TypeScript types of the effective config (types.ts), so none of them can drift apart.
  */
+import type { ClaimCondition } from '../access/claims.js';
 
 export type FieldSpec =
   | { kind: 'string'; nullable?: boolean; secret?: boolean; file?: FileRole }
@@ -16,7 +17,9 @@ export type FieldSpec =
   /** An object whose keys are the operator's names (groups), every value of one shape. */
   | { kind: 'map'; value: FieldSpec }
   /** A list of objects of several shapes, told apart by their `type` (identity sources). */
-  | { kind: 'variants'; variants: Record<string, Variant> };
+  | { kind: 'variants'; variants: Record<string, Variant> }
+  /** Conditions on an ID token's claims: claim path → text, number, true/false, or a list of them (access/claims.ts). */
+  | { kind: 'conditions' };
 
 /**
  * A key that names a file or directory. Relative paths resolve against the config file's
@@ -69,6 +72,8 @@ export type Infer<S> = S extends { kind: 'string'; nullable: true }
                   ? NullableIf<S, InferRecord<F, R>[]>
                   : S extends { kind: 'map'; value: infer V }
                     ? Record<string, Infer<V>>
+                    : S extends { kind: 'conditions' }
+                      ? Record<string, ClaimCondition>
                     : S extends { kind: 'variants'; variants: infer V }
                       ? { [K in keyof V]: { type: K } & (V[K] extends { fields: infer F; required: readonly (infer R)[] } ? InferRecord<F, R> : never) }[keyof V][]
                       : never;
@@ -150,6 +155,23 @@ export const configSchema = {
               comment: str(),
             },
           },
+          oidc: {
+            required: ['name', 'issuer', 'audience'],
+            fields: {
+              name: str(),
+              issuer: str(),
+              audience: { kind: 'list', item: 'string', minItems: 1 },
+              jwksUrl: str(true),
+              caFile: file({ use: 'read', what: "the issuer's CA certificate (PEM), or set it to null", when: 'auth' }, true),
+              algorithms: { kind: 'list', item: { enum: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] }, minItems: 1 },
+              clockSkewSeconds: { kind: 'number', integer: true, min: 0, max: 300 },
+              require: { kind: 'conditions' },
+              subject: str(),
+              groups: { kind: 'list', item: 'string' },
+              maxJobMinutes: { kind: 'number', integer: true, min: 1, max: 10080 },
+              comment: str(),
+            },
+          },
           tokens: {
             required: [],
             fields: {
@@ -197,6 +219,7 @@ export const configSchema = {
       who: { kind: 'list', item: 'string', minItems: 1 },
       repositories: { kind: 'list', item: 'string', minItems: 1 },
       actions: { kind: 'list', item: { enum: ['pull', 'push', 'delete', '*'] } },
+      claims: { kind: 'conditions' },
       comment: str(),
     },
   },
@@ -209,6 +232,7 @@ export const configSchema = {
       repositories: { kind: 'list', item: 'string', minItems: 1 },
       tags: { kind: 'list', item: 'string', minItems: 1 },
       who: { kind: 'list', item: 'string' },
+      claims: { kind: 'conditions' },
       comment: str(),
     },
   },

@@ -1,3 +1,4 @@
+import { conditionProblem } from '../access/claims.js';
 import type { FieldSpec } from './schema.js';
 
 /**
@@ -61,6 +62,16 @@ export function checkShape(value: unknown, spec: FieldSpec, path: string, errors
         return;
       }
       for (const [key, v] of Object.entries(value)) checkShape(v, spec.value, `${path}.${key}`, errors);
+      return;
+    case 'conditions':
+      if (!isPlainObject(value)) {
+        errors.push(`${path}: expected an object of claim conditions ({"ref": "refs/heads/main"}), got ${describe(value)}`);
+        return;
+      }
+      for (const [key, v] of Object.entries(value)) {
+        const problem = conditionProblem(key, v);
+        if (problem) errors.push(`${path}: ${problem}`);
+      }
       return;
     case 'variants': {
       if (!Array.isArray(value)) {

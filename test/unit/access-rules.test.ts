@@ -102,7 +102,7 @@ test('the index never changes a decision: the same answers as a plain scan, over
     for (let i = 0; i < SPEC_RULES.length; i++) {
       const rule = SPEC_RULES[i]!;
       const named = rule.who.some((s) => s === '*' || (s === 'anonymous' && caller.user === null) || (caller.user !== null && (s === 'authenticated' || s === `user:${caller.user}` || caller.groups.has(s.slice(6)))));
-      if (named && rule.repositories.some((g) => compileGlob(g).matches(name, caller.user))) return i + 1;
+      if (named && rule.repositories.some((g) => compileGlob(g).matches(name, caller))) return i + 1;
     }
     return null;
   };
@@ -138,7 +138,7 @@ test('globs: * within a component, ** across, ${user} one component, the rest li
     ['${user}/*/**', 'bob/p/q', 'alice', false],
     ['**a**a**a**b', 'xaxaxaxb', null, true],
   ];
-  for (const [pattern, name, user, expected] of cases) assert.equal(compileGlob(pattern).matches(name, user), expected, `${pattern} ~ ${name} (${user})`);
+  for (const [pattern, name, user, expected] of cases) assert.equal(compileGlob(pattern).matches(name, { user }), expected, `${pattern} ~ ${name} (${user})`);
   assert.equal(globProblem('team-a/**', true), null);
   assert.match(globProblem('', true)!, /empty/);
   assert.match(globProblem('a/***', true)!, /\*\*\*/);
@@ -152,7 +152,7 @@ test('a hostile name against wildcard patterns answers quickly (no catastrophic 
   const glob = compileGlob('**a**a**a**a**b');
   const name = 'a'.repeat(250);
   const started = process.hrtime.bigint();
-  assert.equal(glob.matches(name, null), false);
+  assert.equal(glob.matches(name, { user: null }), false);
   // Generous bound: exponential matching would take minutes, polynomial takes milliseconds.
   assert.ok(Number(process.hrtime.bigint() - started) / 1e6 < 2000);
 });

@@ -93,6 +93,7 @@ test('read-public, anonymous: pull is granted, push is not, the catalog only whe
     source: null,
     groups: [],
     token: null,
+    claims: null,
     expiresAt: (tokenOf(pull.body).verdict as { expiresAt: number }).expiresAt,
   });
 

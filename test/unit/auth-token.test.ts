@@ -50,7 +50,7 @@ test('issue → verify round trip with Docker token fields and claims', () => {
   assert.deepEqual(claims.access, pullA);
 
   const verdict = authority.verify(issued.token, SERVICE);
-  assert.deepEqual(verdict, { ok: true, subject: 'alice', access: pullA, stamp: null, source: null, groups: [], token: null, expiresAt: (claims.exp as number) * 1000 });
+  assert.deepEqual(verdict, { ok: true, subject: 'alice', access: pullA, stamp: null, source: null, groups: [], token: null, claims: null, expiresAt: (claims.exp as number) * 1000 });
   const fromDirectory = authority.issue({ subject: 'alice', service: SERVICE, access: pullA, source: 'ldap', groups: ['team-b', 'team-a'] });
   assert.deepEqual([decodePart(fromDirectory.token, 1).src, decodePart(fromDirectory.token, 1).grp], ['ldap', ['team-a', 'team-b']]);
   const v = authority.verify(fromDirectory.token, SERVICE);

@@ -90,3 +90,33 @@ test('access check for an access token: its owner\'s rules within its scopes', (
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /no access token "nope"/);
 });
+
+test('access check --claims: what a CI job with these claims may do', () => {
+  const file = setup({
+    auth: {
+      mode: 'private',
+      sources: [
+        { type: 'oidc', name: 'github', issuer: 'https://token.actions.githubusercontent.com', audience: ['https://registry.example.com'], require: { repository_owner: 'acme' }, subject: '${repository}', groups: ['${repository_owner}'] },
+        { type: 'htpasswd', file: 'htpasswd' },
+      ],
+    },
+    access: [{ who: ['oidc:github'], claims: { ref: 'refs/heads/main' }, repositories: ['${claims.repository}'], actions: ['pull', 'push'] }],
+  });
+  const job = (claims: Record<string, unknown>): string => {
+    const path = join(dirname(file), `job-${Math.random()}.json`);
+    writeFileSync(path, JSON.stringify({ repository: 'acme/app', repository_owner: 'acme', ref: 'refs/heads/main', ...claims }));
+    return path;
+  };
+  const main = cli('access', 'check', 'oidc:github', 'acme/app', 'push', '--claims', job({}), '--config', file);
+  assert.equal(main.status, 0, main.stderr);
+  assert.match(main.stdout, /^allow: job "acme\/app" of oidc source "github" \(groups: acme\) may push acme\/app\n  decided by rule 1\. oidc:github/);
+  const branch = cli('access', 'check', 'oidc:github', 'acme/app', 'push', '--claims', job({ ref: 'refs/heads/dev' }), '--config', file);
+  assert.equal(branch.status, 1);
+  assert.match(branch.stdout, /^deny: job "acme\/app" of oidc source "github" \(groups: acme\) may not push acme\/app\n  why: no rule gives access to it/);
+  const stranger = cli('access', 'check', 'oidc:github', 'evil/app', 'push', '--claims', job({ repository: 'evil/app', repository_owner: 'evil' }), '--config', file);
+  assert.equal(stranger.status, 1);
+  assert.equal(stranger.stderr, 'registry-gate: ID token refused by oidc source "github": claim "repository_owner" is "evil", not "acme"\n');
+  const missing = cli('access', 'check', 'oidc:github', 'acme/app', 'push', '--config', file);
+  assert.equal(missing.status, 2);
+  assert.equal(missing.stderr, 'registry-gate: oidc:github needs --claims FILE (the job\'s ID token claims as JSON)\n');
+});

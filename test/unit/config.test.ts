@@ -227,7 +227,7 @@ test('redisOptions: sentinels as host:port, only with redis, a CA only for redis
 test('auth.sources: kinds of entries in one list, each checked by its type, paths resolved, secrets masked', () => {
   const text = (sources: unknown[]) => problemsOf(configFile({ auth: { sources } })).join('\n');
   const ldap = { type: 'ldap', url: 'ldaps://ldap.example.org', userBase: 'ou=people,dc=example,dc=org' };
-  assert.match(text([{ type: 'kerberos' }]), /auth\.sources\[0\]\.type: must be one of "htpasswd", "ldap", "tokens", got "kerberos"/);
+  assert.match(text([{ type: 'kerberos' }]), /auth\.sources\[0\]\.type: must be one of "htpasswd", "ldap", "oidc", "tokens", got "kerberos"/);
   assert.match(text([{ type: 'ldap', url: 'ldaps://x' }]), /auth\.sources\[0\]: missing "userBase" \(a "ldap" source needs them\)/);
   assert.match(text([{ ...ldap, bindDN: 'x' }]), /auth\.sources\[0\]\.bindDN: unknown key \(known keys in auth\.sources\[0\]: name, url, startTls/);
   assert.match(text([{ ...ldap, url: 'ldap://ldap.example.org' }]), /auth\.sources\[0\]\.url: ldap:\/\/ without startTls sends passwords in clear/);
@@ -251,4 +251,43 @@ test('auth.sources: kinds of entries in one list, each checked by its type, path
   assert.equal(check.status, 0, check.stderr);
   assert.doesNotMatch(check.stdout, /never-printed-pw/);
   assert.match(check.stdout, /"bindPassword": "\*\*\*\*\*\*\*\*"/);
+});
+
+test('oidc sources: what is wrong is named key by key', () => {
+  const problems = problemsOf(
+    configFile({
+      auth: {
+        mode: 'private',
+        sources: [
+          { type: 'oidc', name: 'github', issuer: 'http://token.actions.githubusercontent.com', audience: [''], subject: 'ci', groups: ['${a b}'], require: { ref: [] } },
+          { type: 'htpasswd', file: './htpasswd' },
+        ],
+      },
+      access: [{ who: ['oidc:gitlab'], repositories: ['${claims.repository}'], actions: ['pull'] }],
+    }),
+  );
+  assert.deepEqual(problems, [
+    'auth.sources[0].require: "ref": an empty list matches nothing; give at least one value',
+  ]);
+  const next = problemsOf(
+    configFile({
+      auth: {
+        mode: 'private',
+        sources: [
+          { type: 'oidc', name: 'github', issuer: 'http://token.actions.githubusercontent.com', audience: [''], subject: 'ci', groups: ['${a b}'] },
+          { type: 'htpasswd', file: './htpasswd' },
+        ],
+      },
+      access: [{ who: ['oidc:gitlab'], repositories: ['${claims.repository}'], actions: ['pull'] }],
+    }),
+  );
+  for (const expected of [
+    'auth.sources[0].issuer: "http://token.actions.githubusercontent.com" must be https:// (keys fetched in clear could be replaced on the way)',
+    'auth.sources[0].audience[0]: empty; give the audience your CI jobs ask for, e.g. your registry\'s URL',
+    'auth.sources[0].subject: "ci" names no claim, so every job would be one identity; use e.g. "${repository}" or "${sub}"',
+    'auth.sources[0].groups[0]: "${a b}" "${a b}" is not a claim name',
+    'access[0].who[0]: "oidc:gitlab" names no oidc source; add { "type": "oidc", "name": "gitlab", … } to auth.sources or correct the name',
+  ]) {
+    assert.ok(next.includes(expected), `${expected}\n in\n${next.join('\n')}`);
+  }
 });

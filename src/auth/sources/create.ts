@@ -3,6 +3,7 @@
  * the htpasswd file of `auth.htpasswdFile` alone. Adding a kind of source touches this folder and
  * the schema only.
  */
+import { readFileSync } from 'node:fs';
 import type { Config } from '../../config/types.js';
 import type { Logger } from '../../observe/logger.js';
 import type { RedisHealth, RedisTarget } from '../../state/redis-client.js';
@@ -10,6 +11,7 @@ import { openTokenStore } from '../access-tokens/store.js';
 import { UserStore, type PasswordChecker } from '../users.js';
 import { HtpasswdSource } from './htpasswd.js';
 import { LdapSource } from './ldap.js';
+import { OidcSource } from './oidc.js';
 import type { Authentication, IdentitySource } from './source.js';
 import { TokensSource } from './tokens.js';
 
@@ -37,6 +39,10 @@ export async function createSources(config: Pick<Config, 'auth' | 'stateDir'>, d
     } else if (source.type === 'ldap') {
       people.push(new LdapSource(source, deps.logger));
       sources.push(people.at(-1)!);
+    } else if (source.type === 'oidc') {
+      const oidc = new OidcSource(source, { logger: deps.logger, ca: source.caFile ? readFileSync(source.caFile, 'utf8') : null });
+      if (deps.follow) oidc.start();
+      sources.push(oidc);
     } else {
       const store = await openTokenStore(config.stateDir, deps.redis, { logger: deps.logger, follow: deps.follow, ...(deps.health ? { health: deps.health } : {}) });
       sources.push(new TokensSource(source, store, (owner) => findOwner(people, owner), (owner) => people.every((s) => s.currentStamp(owner) === null)));

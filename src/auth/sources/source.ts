@@ -1,3 +1,4 @@
+import type { Claims } from '../../access/claims.js';
 import type { ScopeLimit } from '../../access/token-scope.js';
 
 /**
@@ -25,6 +26,10 @@ export interface Identity {
    * token's scopes bound it further. Re-checks (stamps) are by the token's name.
    */
   token?: TokenGrant;
+  /** A login with an OIDC ID token: its verified claims (rules may ask them). */
+  claims?: Claims;
+  /** When what proved it stops being valid (an ID token's `exp`), epoch ms: never remembered past it. */
+  expiresAt?: number;
 }
 
 export interface TokenGrant {
@@ -34,7 +39,13 @@ export interface TokenGrant {
 
 export type Authentication =
   | { ok: true; identity: Identity }
-  | { ok: false; reason: 'unknown' | 'invalid' | 'unavailable'; message: string };
+  | {
+      ok: false;
+      reason: 'unknown' | 'invalid' | 'unavailable';
+      message: string;
+      /** For `unknown`: what to tell the caller if no source knows it either ("an ID token of an issuer nobody trusts"). */
+      hint?: string;
+    };
 
 export interface IdentitySource {
   /** Its name in tokens, the audit log and messages ("htpasswd", "ldap"). */

@@ -1,4 +1,5 @@
 /** What the schema cannot say about `auth.sources`: names, URLs and filters that fit together. */
+import { templateProblem } from '../../access/claims.js';
 import type { Config } from '../../config/types.js';
 
 type SourceConfig = Config['auth']['sources'][number];
@@ -21,8 +22,12 @@ export function sourceProblems(sources: readonly SourceConfig[]): string[] {
     if (source.type === 'tokens') {
       const first = sources.findIndex((s) => s.type === 'tokens');
       if (first !== i) problems.push(`${at}: access tokens are already auth.sources[${first}]; list "tokens" once`);
-      if (sources.every((s) => s.type === 'tokens')) problems.push(`${at}: access tokens act for their owners, who come from another source; list an htpasswd or ldap source too`);
+      if (sources.every((s) => s.type === 'tokens' || s.type === 'oidc')) problems.push(`${at}: access tokens act for their owners, who come from another source; list an htpasswd or ldap source too`);
       if (source.adminGroup !== undefined && source.adminGroup !== null && !/^[^\s:]+$/.test(source.adminGroup)) problems.push(`${at}.adminGroup: "${source.adminGroup}" is a group name (no spaces or colons)`);
+    }
+    if (source.type === 'oidc') {
+      problems.push(...oidcProblems(source, at));
+      return;
     }
     if (source.type !== 'ldap') return;
     let url: URL | null = null;
@@ -44,6 +49,35 @@ export function sourceProblems(sources: readonly SourceConfig[]): string[] {
     if ((source.bindPassword ?? null) !== null && (source.bindPasswordFile ?? null) !== null) problems.push(`${at}.bindPassword: set either bindPassword or bindPasswordFile, not both`);
     if ((source.bindDn ?? null) !== null && !hasPassword) problems.push(`${at}.bindPasswordFile: bindDn needs a password (bindPasswordFile, or bindPassword from the environment)`);
     if ((source.bindDn ?? null) === null && hasPassword) problems.push(`${at}.bindDn: a bind password without bindDn; set bindDn`);
+  });
+  return problems;
+}
+
+function oidcProblems(source: Extract<SourceConfig, { type: 'oidc' }>, at: string): string[] {
+  const problems: string[] = [];
+  const https = (value: string, key: string): void => {
+    let url: URL | null = null;
+    try {
+      url = new URL(value);
+    } catch {
+      problems.push(`${at}.${key}: "${value}" is not a URL (expected https://…, e.g. https://token.actions.githubusercontent.com)`);
+      return;
+    }
+    if (url.protocol !== 'https:') problems.push(`${at}.${key}: "${value}" must be https:// (keys fetched in clear could be replaced on the way)`);
+    if (url.search || url.hash) problems.push(`${at}.${key}: "${value}" has a query or fragment; give the issuer's URL exactly as its tokens' "iss" says`);
+  };
+  https(source.issuer, 'issuer');
+  if (source.jwksUrl) https(source.jwksUrl, 'jwksUrl');
+  source.audience.forEach((aud, i) => {
+    if (aud.trim() === '') problems.push(`${at}.audience[${i}]: empty; give the audience your CI jobs ask for, e.g. your registry's URL`);
+  });
+  const subject = source.subject ?? '${sub}';
+  const subjectProblem = templateProblem(subject);
+  if (subjectProblem) problems.push(`${at}.subject: "${subject}" ${subjectProblem}`);
+  else if (!subject.includes('${')) problems.push(`${at}.subject: "${subject}" names no claim, so every job would be one identity; use e.g. "\${repository}" or "\${sub}"`);
+  (source.groups ?? []).forEach((group, i) => {
+    const problem = templateProblem(group);
+    if (problem) problems.push(`${at}.groups[${i}]: "${group}" ${problem}`);
   });
   return problems;
 }
