@@ -10,6 +10,7 @@ import type { ProtectedTags } from './access/protected-tags.js';
 import type { Caller } from './access/rules.js';
 import { parseAuthorization } from './auth/credentials.js';
 import { answerTokenPost, answerTokenRequest, failure, type TokenEndpointContext, type TokenResponse } from './auth/token-endpoint.js';
+import type { RefreshTokens } from './auth/refresh-tokens.js';
 import type { TokenAuthority } from './auth/token.js';
 import { answerTokensApi, API_BODY_LIMIT, isTokensPath } from './auth/access-tokens/api.js';
 import type { TokenManager } from './auth/access-tokens/manage.js';
@@ -48,6 +49,8 @@ export interface PipelineDeps {
   authority: TokenAuthority | null;
   /** Null without a "tokens" identity source: /gate/v1/tokens is then not found. */
   tokens: TokenManager | null;
+  /** Null when no refresh tokens are handed out (no token service, or `auth.refreshTokenDays` 0). */
+  refresh?: RefreshTokens | null;
   forwarder: Forwarder;
   upstream: RegistryQuestions;
   /** Null when `cache.ttlSeconds` is 0. */
@@ -357,6 +360,8 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
       authority: deps.authority!,
       expectedService: tokenService(x.view).service,
       realm: config.auth.realm,
+      refresh: deps.refresh ?? null,
+      onRefreshError: (err) => logger.warn({ err: err.message }, `refresh tokens: ${err.message}; docker logins go on without one (docker keeps the password)`),
     };
     let answer: TokenResponse;
     const credentials = parseAuthorization(req.headers.authorization);

@@ -21,6 +21,8 @@ import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog, throttleFailedLogins } from './audit/audit-log.js';
 import { Identifier } from './auth/identify.js';
 import { createSources } from './auth/sources/create.js';
+import { OidcSource } from './auth/sources/oidc.js';
+import { FileRefreshStore, RedisRefreshStore, RefreshTokens } from './auth/refresh-tokens.js';
 import { TokensSource } from './auth/sources/tokens.js';
 import { TokenManager } from './auth/access-tokens/manage.js';
 import { connectAtStart, RedisHealth, redisClient, redisTarget } from './state/redis-client.js';
@@ -87,6 +89,14 @@ export async function startServer(config: Config, logger: Logger, options: Start
       : null;
   if (loginRedis && redis) await connectAtStart([loginRedis], redis, 'the failed-login counts');
   const identifier = sources ? new Identifier(sources, config.loginLimits, loginRedis) : null;
+  const refresh =
+    sources && authority && config.auth.refreshTokenDays > 0
+      ? new RefreshTokens(
+          redis ? await RedisRefreshStore.open(redis, redisHealth, logger) : await FileRefreshStore.open(config.stateDir),
+          config.auth.refreshTokenDays,
+          (name) => sources.find((s): s is OidcSource => s instanceof OidcSource && s.name === name)?.maxJobSeconds ?? null,
+        )
+      : null;
   const tokensSource = sources?.find((s): s is TokensSource => s instanceof TokensSource) ?? null;
   let groups = await GroupDirectory.open(config.groups, config.groupsFile, { logger });
   const protectedTags = new ProtectedTags(config.protectedTags);
@@ -114,6 +124,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
     identifier,
     authority,
     tokens: tokensSource ? new TokenManager(tokensSource) : null,
+    refresh,
     forwarder,
     cache,
     drain,
@@ -220,6 +231,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       fanout?.close();
       await tls.close();
       await identifier?.close();
+      await refresh?.close();
       loginRedis?.disconnect();
       await groups.close();
       await audit.close();

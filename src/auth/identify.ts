@@ -14,6 +14,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ExpiringMap } from './expiring-map.js';
 import { LoginGuard, type LoginLimitsConfig, type LoginOutcome } from './login-guard.js';
+import type { HeldIdentity } from './refresh-tokens.js';
 import type { Authentication, Identity, IdentitySource, TokenGrant } from './sources/source.js';
 
 /** What a registry token remembers of the identity it was issued to. */
@@ -84,6 +85,21 @@ export class Identifier {
     const current = source.currentStamp(issued.subject);
     if (current === undefined || current === issued.stamp) return { ok: true };
     return { ok: false, why: current === null ? `user "${issued.subject}" no longer exists` : `the password of "${issued.subject}" changed` };
+  }
+
+  /**
+   * The identity a refresh token stands for, as it is now: the source that verified it is asked
+   * again (a directory: is the user still there, in which groups; htpasswd: the same password).
+   */
+  async renew(held: HeldIdentity): Promise<Authentication> {
+    const source = this.byName.get(held.source);
+    if (!source) return { ok: false, reason: 'invalid', message: `identity source "${held.source}" is no longer configured` };
+    if (source.renew) return source.renew(held);
+    const found = await source.lookup(held.subject);
+    if (!found.ok) return found.reason === 'unavailable' ? found : { ok: false, reason: 'invalid', message: `user "${held.subject}" no longer exists` };
+    const stamp = source.currentStamp(held.subject);
+    if (typeof stamp === 'string' && stamp !== held.stamp) return { ok: false, reason: 'invalid', message: `the password of "${held.subject}" changed` };
+    return found;
   }
 
   /** Whether some source holds this name now (metrics: unknown user or wrong password). */

@@ -12,11 +12,14 @@
  * - An authenticated caller asking more than it may have gets a token with less (the spec's
  *   "grant what you can"); the request it cannot make then ends in 401 insufficient_scope.
  * - POST is the OAuth2 form that containerd (ctr, BuildKit, nerdctl) always uses when it has
- *   credentials (`grant_type=password`); it falls back to GET only on 400/401/404/405. Refresh
- *   tokens are never handed out, so `grant_type=refresh_token` gets 400 and containerd asks again
- *   with GET.
- * - `offline_token`, `client_id`, `access_type` and `account` are accepted and ignored: the account
- *   is whoever the credentials prove.
+ *   credentials (`grant_type=password`); it falls back to GET only on 400/401/404/405.
+ * - `offline_token=true` (docker login) on GET, `access_type=offline` on a POST password grant:
+ *   the answer carries a `refresh_token` (auth/refresh-tokens.ts), which docker keeps instead of
+ *   the password and brings back as `grant_type=refresh_token`. The identity is asked for again
+ *   on every use; a refresh token that no longer stands for anyone gets 401 and docker says to
+ *   log in again.
+ * - `client_id` and `account` are accepted and ignored: the account is whoever the credentials
+ *   prove.
  */
 import type { AuthMode } from '../config/types.js';
 import type { AccessPolicy } from '../access/policy.js';
@@ -28,6 +31,7 @@ import { registryErrorBody, statusOf, type RegistryErrorCode } from '../registry
 import type { Credentials } from './credentials.js';
 import { mergeAccess, parseScope, type Access } from '../registry/scope.js';
 import { MAX_TOKEN_LENGTH, type TokenAuthority } from './token.js';
+import type { RefreshTokens } from './refresh-tokens.js';
 
 export interface TokenEndpointContext {
   mode: AuthMode;
@@ -41,6 +45,10 @@ export interface TokenEndpointContext {
   expectedService: string;
   /** Realm of the Basic challenge on a 401 (`auth.realm`). */
   realm: string;
+  /** Null: no refresh tokens (`auth.refreshTokenDays` 0). */
+  refresh: RefreshTokens | null;
+  /** A refresh token that could not be stored or read (Redis away): the login goes on without one. */
+  onRefreshError?: (err: Error) => void;
 }
 
 export interface TokenResponse {
@@ -66,19 +74,38 @@ export async function answerTokenRequest(
   query: URLSearchParams,
   credentials: Credentials,
   ctx: TokenEndpointContext,
+  offline = query.get('offline_token') === 'true',
 ): Promise<TokenResponse> {
+  const asked = checkRequest(query, ctx);
+  if (!Array.isArray(asked)) return asked;
+  const identified = await identify(credentials, ctx);
+  if (identified !== null && 'status' in identified) return identified;
+  let refreshToken: string | undefined;
+  if (identified !== null && offline && ctx.refresh) {
+    try {
+      refreshToken = await ctx.refresh.issue(identified);
+    } catch (err) {
+      ctx.onRefreshError?.(err as Error);
+    }
+  }
+  return issueFor(identified, asked, ctx, refreshToken);
+}
+
+/** Service and scopes of a token request: what is asked, or the answer that refuses it. */
+function checkRequest(query: URLSearchParams, ctx: TokenEndpointContext): Access[] | TokenResponse {
   const services = query.getAll('service');
   if (services.length > 1) return failure('BAD_REQUEST', 'more than one service parameter');
   // A missing service is what hand-made curl requests look like; the token names ours anyway.
   if (services.length === 1 && services[0] !== ctx.expectedService) {
     return failure('BAD_REQUEST', `this token service is for "${ctx.expectedService}", not "${services[0]}"`);
   }
-
   const asked = askedAccess(query);
   if (asked === null) return failure('BAD_REQUEST', `too many scopes (at most ${MAX_SCOPES})`);
+  return asked;
+}
 
-  const identified = await identify(credentials, ctx);
-  if (identified !== null && 'status' in identified) return identified;
+/** The registry token for this identity (null: anonymous) with what it asked and may have. */
+function issueFor(identified: Identity | null, asked: Access[], ctx: TokenEndpointContext, refreshToken?: string): TokenResponse {
   const subject = identified?.subject ?? null;
 
   const oidc = identified?.claims ? { issuer: identified.source, claims: identified.claims } : undefined;
@@ -103,7 +130,7 @@ export async function answerTokenRequest(
   return {
     status: 200,
     headers: { ...JSON_HEADERS },
-    body: JSON.stringify(issued),
+    body: JSON.stringify(refreshToken === undefined ? issued : { ...issued, refresh_token: refreshToken }),
     subject,
     ...(identified ? { source: identified.source } : {}),
     ...(identified?.token ? { token: identified.token.name } : {}),
@@ -118,8 +145,10 @@ export async function answerTokenRequest(
  */
 export async function answerTokenPost(form: URLSearchParams, header: Credentials, ctx: TokenEndpointContext): Promise<TokenResponse> {
   const grant = form.get('grant_type');
+  if (grant === 'refresh_token' && ctx.refresh) return answerRefresh(form, ctx.refresh, ctx);
   if (grant !== 'password') {
-    return failure('BAD_REQUEST', `grant_type "${grant ?? ''}" is not supported (this service issues no refresh tokens); use "password" or GET /token`);
+    const supported = ctx.refresh ? '"password" or "refresh_token"' : '"password" (refresh tokens are off: auth.refreshTokenDays is 0)';
+    return failure('BAD_REQUEST', `grant_type "${grant ?? ''}" is not supported; use ${supported}, or GET /token`);
   }
   const user = form.get('username') ?? '';
   const password = form.get('password') ?? '';
@@ -129,7 +158,42 @@ export async function answerTokenPost(form: URLSearchParams, header: Credentials
   const query = new URLSearchParams();
   for (const service of form.getAll('service')) query.append('service', service);
   for (const scope of form.getAll('scope')) query.append('scope', scope);
-  return answerTokenRequest(query, credentials, ctx);
+  return answerTokenRequest(query, credentials, ctx, form.get('access_type') === 'offline');
+}
+
+/**
+ * `grant_type=refresh_token` (docker with a stored identity token): the identity it stands for,
+ * asked for again, gets a registry token; the same refresh token is handed back (docker keeps
+ * using the one it has; a new one per request would only multiply records).
+ */
+async function answerRefresh(form: URLSearchParams, refresh: RefreshTokens, ctx: TokenEndpointContext): Promise<TokenResponse> {
+  const query = new URLSearchParams();
+  for (const service of form.getAll('service')) query.append('service', service);
+  for (const scope of form.getAll('scope')) query.append('scope', scope);
+  const asked = checkRequest(query, ctx);
+  if (!Array.isArray(asked)) return asked;
+  const secret = form.get('refresh_token') ?? '';
+  let redeemed;
+  try {
+    redeemed = await refresh.redeem(secret);
+  } catch (err) {
+    ctx.onRefreshError?.(err as Error);
+    const refused = failure('UNAVAILABLE', 'refresh tokens cannot be read right now; try again shortly');
+    refused.headers['Retry-After'] = '5';
+    return refused;
+  }
+  if (!redeemed.ok) return { ...unauthorized(ctx.realm, redeemed.message), failedLogin: { user: '(refresh token)', reason: redeemed.message } };
+  const renewed = await ctx.identifier.renew(redeemed.held);
+  if (!renewed.ok) {
+    const failedLogin = { user: redeemed.held.token ?? redeemed.held.subject, reason: renewed.message };
+    if (renewed.reason === 'unavailable') {
+      const refused = failure('SOURCE_UNAVAILABLE', renewed.message);
+      refused.headers['Retry-After'] = '5';
+      return { ...refused, failedLogin };
+    }
+    return { ...unauthorized(ctx.realm, `refresh token no longer valid: ${renewed.message}; log in again`), failedLogin };
+  }
+  return issueFor(renewed.identity, asked, ctx, secret);
 }
 
 /** Scopes asked, merged per resource, unparseable ones dropped; null when there are too many to consider. */

@@ -38,6 +38,7 @@ export function defaultConfig(): Config {
       realm: 'Registry realm',
       htpasswdFile: './auth/htpasswd',
       tokenTtlSeconds: 300,
+      refreshTokenDays: 30,
       publicCatalog: false,
       tokenRealm: null,
       tokenService: null,

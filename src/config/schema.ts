@@ -124,6 +124,8 @@ export const configSchema = {
       realm: str(),
       htpasswdFile: file({ use: 'read', what: 'an htpasswd file', when: 'htpasswd-shorthand', ifMissing: ', so nobody can log in', ifUnreadable: 'so nobody could log in', users: true }),
       tokenTtlSeconds: { kind: 'number', integer: true, min: 10, max: 86400 },
+      /** docker login's stored identity token; 0: none handed out (auth/refresh-tokens.ts). */
+      refreshTokenDays: { kind: 'number', integer: true, min: 0, max: 365 },
       publicCatalog: { kind: 'boolean' },
       tokenRealm: str(true),
       tokenService: str(true),

@@ -19,7 +19,8 @@ import { TokensSource } from '../../src/auth/sources/tokens.js';
 import { Identifier } from '../../src/auth/identify.js';
 import { AuthGate } from '../../src/auth/gate.js';
 import { TokenAuthority } from '../../src/auth/token.js';
-import { answerTokenRequest } from '../../src/auth/token-endpoint.js';
+import { answerTokenPost, answerTokenRequest } from '../../src/auth/token-endpoint.js';
+import { FileRefreshStore, RefreshTokens } from '../../src/auth/refresh-tokens.js';
 import { parseAuthorization } from '../../src/auth/credentials.js';
 import { defaultConfig } from '../../src/config/defaults.js';
 import { keyIdOf } from '../../src/state/signing-key.js';
@@ -175,7 +176,7 @@ test('a token narrower than its owner: the endpoint grants less, the gate refuse
   t.after(w.close);
   const made = await w.manager.create(ALICE, { name: 'ci', scopes: ['team-a/**:pull'], expires: '30d' });
   assert.ok(made.ok);
-  const ctx = { mode: 'private' as const, policy: w.policy, identifier: w.identifier, client: '192.0.2.1', authority: w.authority, expectedService: SERVICE.service, realm: 'r' };
+  const ctx = { mode: 'private' as const, policy: w.policy, identifier: w.identifier, client: '192.0.2.1', authority: w.authority, expectedService: SERVICE.service, realm: 'r', refresh: null };
   const answer = await answerTokenRequest(new URLSearchParams([['scope', 'repository:team-a/app:pull,push']]), parseAuthorization(basic('ci', made.value.secret)), ctx);
   assert.equal(answer.status, 200);
   assert.equal(answer.token, 'ci');
@@ -275,4 +276,26 @@ test('who manages which tokens: people their own, admins anyone\'s, names that a
   assert.ok(!bobRevokes.ok && bobRevokes.code === 'NOT_FOUND', 'someone else\'s token is not found');
   assert.ok(w.store.get('alice-ci'), 'and still there');
   assert.ok((await w.manager.revoke(ROOT, 'alice-ci')).ok);
+});
+
+test('docker login with an access token: its refresh token ends with the access token', async (t) => {
+  const w = await world();
+  t.after(w.close);
+  const made = await w.manager.create(ALICE, { name: 'ci-refresh', scopes: ['team-a/**:pull'], expires: '30d' });
+  assert.ok(made.ok);
+  const refresh = new RefreshTokens(await FileRefreshStore.open(w.dir), 30, () => null, () => NOW);
+  const ctx = { mode: 'private' as const, policy: w.policy, identifier: w.identifier, client: '192.0.2.1', authority: w.authority, expectedService: SERVICE.service, realm: 'r', refresh };
+  const login = await answerTokenRequest(new URLSearchParams({ offline_token: 'true', client_id: 'docker' }), parseAuthorization(basic('ci-refresh', made.value.secret)), ctx);
+  const refreshToken = JSON.parse(login.body).refresh_token as string;
+  const redeem = () => answerTokenPost(new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: 'repository:team-a/app:pull,push' }), { kind: 'none' }, ctx);
+  const used = await redeem();
+  assert.equal(used.status, 200);
+  assert.equal(used.token, 'ci-refresh');
+  const issued = w.authority.verify(JSON.parse(used.body).token, SERVICE.service);
+  assert.ok(issued.ok && issued.token === 'ci-refresh');
+  assert.deepEqual(issued.ok && issued.access.map((a) => a.actions), [['pull']], 'still bounded by the token\'s scopes');
+  assert.ok((await w.manager.revoke(ALICE, 'ci-refresh')).ok);
+  const refused = await redeem();
+  assert.equal(refused.status, 401);
+  assert.equal(JSON.parse(refused.body).errors[0].message, 'refresh token no longer valid: access token "ci-refresh" was revoked or has expired; log in again');
 });

@@ -27,7 +27,7 @@ function policy(mode: AuthMode, publicCatalog = false, rules?: AccessRuleConfig[
 function ctx(mode: AuthMode, extra: Partial<TokenEndpointContext> & { publicCatalog?: boolean; rules?: AccessRuleConfig[] } = {}): TokenEndpointContext {
   const { publicCatalog, rules, ...rest } = extra;
   const identifier = identifierOf(tableSource({ alice: 'wonderland' }).source);
-  return { mode, policy: policy(mode, publicCatalog, rules), identifier, client: '192.0.2.1', authority, expectedService: SERVICE, realm: 'Registry realm', ...rest };
+  return { mode, policy: policy(mode, publicCatalog, rules), identifier, client: '192.0.2.1', authority, expectedService: SERVICE, realm: 'Registry realm', refresh: null, ...rest };
 }
 const basic = (user: string, password: string): Credentials => parseAuthorization(`Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`);
 const anonymous: Credentials = { kind: 'none' };

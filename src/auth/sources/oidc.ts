@@ -13,6 +13,7 @@ import { compileConditions, renderTemplate, type Conditions } from '../../access
 import type { Config } from '../../config/types.js';
 import type { Logger } from '../../observe/logger.js';
 import { IssuerKeys, KeysUnavailable } from '../oidc/keys.js';
+import type { HeldIdentity } from '../refresh-tokens.js';
 import type { Authentication, IdentitySource } from './source.js';
 import { sourceName } from './validate.js';
 
@@ -111,6 +112,13 @@ export class OidcSource implements IdentitySource {
       ok: true,
       identity: { subject: subject.text, source: this.name, groups, stamp: null, claims: payload, ...(typeof payload.exp === 'number' ? { expiresAt: payload.exp * 1000 } : {}) },
     };
+  }
+
+  /** A refresh token of a CI job: its claims must still meet the conditions as they are configured now. */
+  async renew(held: HeldIdentity): Promise<Authentication> {
+    if (held.claims === null) return { ok: false, reason: 'invalid', message: 'the refresh token holds no claims' };
+    const { exp: _exp, ...claims } = held.claims;
+    return this.identityOf(claims);
   }
 
   /** An ID token's identity cannot own access tokens: there is nobody to look up. */

@@ -1,5 +1,6 @@
 import type { Claims } from '../../access/claims.js';
 import type { ScopeLimit } from '../../access/token-scope.js';
+import type { HeldIdentity } from '../refresh-tokens.js';
 
 /**
  * An identity source: where a user name and secret are checked (htpasswd, a directory). The
@@ -66,6 +67,11 @@ export interface IdentitySource {
    * re-check (the token's lifetime bounds it).
    */
   currentStamp(subject: string): string | null | undefined;
+  /**
+   * A refresh token's identity, asked for again without a secret: still there, still the same?
+   * Sources without it are asked `lookup` and their stamp (auth/identify.ts).
+   */
+  renew?(held: HeldIdentity): Promise<Authentication>;
   /** What works less well right now (for /readyz "degraded"); empty when all is well. */
   degraded(): string[];
   /** SIGHUP: read what it reads from files again. */

@@ -12,6 +12,7 @@ import { ScopeLimit } from '../../access/token-scope.js';
 import type { Config } from '../../config/types.js';
 import { isExpired, secretMatches, type StoredToken } from '../access-tokens/record.js';
 import type { TokenStore } from '../access-tokens/store.js';
+import type { HeldIdentity } from '../refresh-tokens.js';
 import type { Authentication, IdentitySource, TokenGrant } from './source.js';
 import { sourceName } from './validate.js';
 
@@ -48,6 +49,17 @@ export class TokensSource implements IdentitySource {
     if (!stored) return { ok: false, reason: 'unknown', message: INVALID };
     if (!secretMatches(stored, secret)) return { ok: false, reason: 'invalid', message: INVALID };
     if (isExpired(stored, this.now())) return { ok: false, reason: 'invalid', message: `access token "${stored.name}" expired at ${stored.expires}; create a new one` };
+    return this.actFor(stored);
+  }
+
+  /** A refresh token made from a login with an access token: the same token, still valid, and its owner still known. */
+  async renew(held: HeldIdentity): Promise<Authentication> {
+    const stored = held.token === null ? null : this.valid(held.token);
+    if (!stored || stored.id !== held.stamp) return { ok: false, reason: 'invalid', message: `access token "${held.token ?? ''}" was revoked or has expired` };
+    return this.actFor(stored);
+  }
+
+  private async actFor(stored: StoredToken): Promise<Authentication> {
     const owner = await this.findOwner(stored.owner);
     if (!owner.ok) {
       if (owner.reason === 'unavailable') return owner;
