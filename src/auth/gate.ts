@@ -126,7 +126,9 @@ export class AuthGate {
             ? `authentication required to ${what}: anonymous callers may not; log in first`
             : identity.token
               ? `access token "${identity.token.name}" may not ${what} (${this.whyNot(caller, missing)})`
-              : `user "${identity.subject}" may not ${what}`;
+              : identity.oidc
+                ? `CI job "${identity.subject}" (oidc:${identity.oidc.issuer}) may not ${what} (${this.whyNot(caller, missing)})`
+                : `user "${identity.subject}" may not ${what}`;
         return { ok: false, code: 'DENIED', message, subject: identity.subject, ...(identity.token ? { token: identity.token.name } : {}) };
       }
     }

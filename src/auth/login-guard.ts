@@ -8,6 +8,8 @@
  *   credentials — and every further one counts again, so a loop replaying one wrong password is
  *   cut to 429 like any guessing. Logins verified a moment ago, and identical checks under way, are answered by the
  *   identify chain before they get here (auth/identify.ts).
+ * - A genuine credential that is refused (an ID token its issuer signed, but expired or for
+ *   another audience) is no guess and counts for nobody; a forged or tampered one counts.
  * - Per user and client: after `failuresPerUser` failures in `windowSeconds`, each further
  *   failure closes that pair for 1, 2, 4 … seconds (at most `maxBackoffSeconds`); a success
  *   opens it again. The same user from another address is not affected: an attacker elsewhere
@@ -120,6 +122,7 @@ export class LoginGuard {
     }
     // A source that cannot answer is an outage, not a guess: nothing counts, nobody is closed.
     if (answer.reason === 'unavailable') return outcomeOf(answer);
+    if (answer.reason === 'invalid' && answer.genuine) return { ok: false, reason: 'invalid', message: answer.message };
     this.repeats.set(repeat, 0);
     await this.countFailure(pair, address, everywhere);
     // A source says more than "invalid" only once the secret proved right (an access token expired).

@@ -121,7 +121,7 @@ function readRecord(value: unknown): RefreshRecord | null {
   return { hash: r.hash, source: r.source, subject: r.subject, token: r.token, stamp: r.stamp, claims: claims as Claims | null, created: r.created, expires: r.expires };
 }
 
-/** One file per refresh token, named by its hash; expired ones are removed when read and in an hourly sweep. */
+/** One file per refresh token, named by its hash; expired ones are removed by an hourly sweep. */
 export class FileRefreshStore implements RefreshStore {
   private lastSweep = 0;
 
@@ -152,7 +152,6 @@ export class FileRefreshStore implements RefreshStore {
     } catch {
       record = null;
     }
-    if (record && Date.parse(record.expires) <= Date.now()) await unlink(this.fileOf(hash)).catch(() => undefined);
     return record;
   }
 
@@ -162,9 +161,12 @@ export class FileRefreshStore implements RefreshStore {
     return path.join(this.dir, `${hash}.json`);
   }
 
+  /** Expired records stay until here, so a client still holding one is told it expired, not that it is unknown. */
   private async sweep(): Promise<void> {
     for (const file of await readdir(this.dir)) {
-      if (file.endsWith('.json')) await this.get(file.slice(0, -'.json'.length));
+      if (!file.endsWith('.json')) continue;
+      const record = await this.get(file.slice(0, -'.json'.length));
+      if (record && Date.parse(record.expires) <= Date.now()) await unlink(path.join(this.dir, file)).catch(() => undefined);
     }
   }
 }

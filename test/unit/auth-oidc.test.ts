@@ -154,3 +154,25 @@ test('the issuer down: keys fetched before keep verifying and the source says de
   await oidc.keys.refresh(true);
   assert.deepEqual(oidc.degraded(), []);
 });
+
+test('the limits: a genuine but refused ID token (expired) is no guess and counts for nobody; a tampered one counts', async () => {
+  const limits = { ...defaultConfig().loginLimits, failuresPerUser: 3, failuresPerClient: 100 };
+  const identifier = new Identifier([source(github)], limits);
+  const expired = await github.mint(githubClaims(AUD), { expiresInSeconds: -120 });
+  for (let i = 0; i < 10; i++) {
+    const outcome = await identifier.login('oidc', expired, '192.0.2.7');
+    assert.match(outcome.ok ? 'accepted' : outcome.message, /^ID token refused: expired at /, `attempt ${i + 1}`);
+  }
+  const good = await github.mint(githubClaims(AUD));
+  assert.ok((await identifier.login('oidc', good, '192.0.2.7')).ok, 'another job on the same runner still logs in');
+  const [header, payload, signature] = good.split('.') as [string, string, string];
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+  const reasons: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const tampered = `${header}.${b64({ ...claims, repository: `acme/other-${i}` })}.${signature}`;
+    const outcome = await identifier.login('oidc', tampered, '192.0.2.8');
+    reasons.push(outcome.ok ? 'ok' : outcome.reason);
+  }
+  assert.ok(reasons.includes('limited'), `forgeries are cut: ${reasons.join(', ')}`);
+  await identifier.close();
+});

@@ -88,9 +88,11 @@ export class OidcSource implements IdentitySource {
       }));
     } catch (err) {
       if (err instanceof KeysUnavailable) return { ok: false, reason: 'unavailable', message: err.message };
-      return { ok: false, reason: 'invalid', message: `ID token refused: ${this.whyRefused(err, secret)}` };
+      // jose checks the claims only once the signature verified.
+      const genuine = err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed;
+      return { ok: false, reason: 'invalid', message: `ID token refused: ${this.whyRefused(err, secret)}`, ...(genuine ? { genuine } : {}) };
     }
-    if (payload.iat! > this.now() / 1000 + this.skew) return { ok: false, reason: 'invalid', message: `ID token refused: issued in the future (iat ${iso(payload.iat!)})` };
+    if (payload.iat! > this.now() / 1000 + this.skew) return { ok: false, reason: 'invalid', message: `ID token refused: issued in the future (iat ${iso(payload.iat!)})`, genuine: true };
     return this.identityOf(payload);
   }
 
@@ -100,10 +102,10 @@ export class OidcSource implements IdentitySource {
    */
   identityOf(payload: JWTPayload): Authentication {
     const condition = this.required.check(payload);
-    if (!condition.ok) return { ok: false, reason: 'invalid', message: `ID token refused by oidc source "${this.name}": ${condition.why}` };
+    if (!condition.ok) return { ok: false, reason: 'invalid', message: `ID token refused by oidc source "${this.name}": ${condition.why}`, genuine: true };
     const subject = renderTemplate(this.subject, payload);
-    if (!subject.ok) return { ok: false, reason: 'invalid', message: `ID token refused: no subject (${subject.why}; see "subject" of oidc source "${this.name}")` };
-    if (!/^[^\s\p{Cc}]{1,255}$/u.test(subject.text)) return { ok: false, reason: 'invalid', message: `ID token refused: its subject is empty, too long or has spaces` };
+    if (!subject.ok) return { ok: false, reason: 'invalid', message: `ID token refused: no subject (${subject.why}; see "subject" of oidc source "${this.name}")`, genuine: true };
+    if (!/^[^\s\p{Cc}]{1,255}$/u.test(subject.text)) return { ok: false, reason: 'invalid', message: `ID token refused: its subject is empty, too long or has spaces`, genuine: true };
     const groups = this.groups.flatMap((template) => {
       const group = renderTemplate(template, payload);
       return group.ok && /^[^\s:\p{Cc}]{1,255}$/u.test(group.text) ? [group.text] : [];

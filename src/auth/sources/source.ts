@@ -46,6 +46,13 @@ export type Authentication =
       message: string;
       /** For `unknown`: what to tell the caller if no source knows it either ("an ID token of an issuer nobody trusts"). */
       hint?: string;
+      /**
+       * For `invalid`: the secret is genuine but not acceptable — an ID token its issuer signed
+       * that expired, names another audience or fails a condition. No guess: the failed-login
+       * limits do not count it (CI jobs share a user name and runner addresses; one job's stale
+       * token must not lock out the others).
+       */
+      genuine?: boolean;
     };
 
 export interface IdentitySource {
