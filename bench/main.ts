@@ -618,7 +618,7 @@ async function main(): Promise<number> {
     if (PHASES.has('rules')) r.rules = measureRuleCost();
     if (PHASES.has('metrics')) r.metricsUs = measureMetricsCost();
     if (PHASES.has('logins')) {
-      log('measuring logins: htpasswd, a directory (slapd), access tokens');
+      log('measuring logins: htpasswd, a directory (slapd), access tokens, OIDC ID tokens');
       r.logins = await measureLoginCost();
     }
     await warmUp(s);

@@ -2,7 +2,8 @@
  * What a login costs through the identify chain, by source, measured in this process against the
  * real parts: an htpasswd file (bcrypt cost 10, in the worker pool), Debian's slapd over ldaps
  * (search, bind as the user, nested group search, pooled connections) and access tokens (SHA-256,
- * the owner looked up again in htpasswd). "First" is a login the chain has not seen (the source
+ * the owner looked up again in htpasswd) and OIDC ID tokens from a real issuer over TLS (RS256, the
+ * issuer's keys fetched once before, as a running proxy holds them). "First" is a login the chain has not seen (the source
  * is asked); "remembered" is the same login again within the source's cache time (a map lookup);
  * "8 at once" is logins per second with eight distinct users in flight from eight clients.
  */
@@ -18,6 +19,8 @@ import { createLogger } from '../../src/observe/logger.js';
 import { writeHtpasswd } from '../../test/harness/htpasswd.js';
 import { directorySource, startSlapd } from '../../test/harness/slapd.js';
 import { makeTempDir, removeTempDir } from '../../test/harness/tmp.js';
+import { githubClaims, startIssuer } from '../../test/harness/oidc-issuer.js';
+import { makeTestCa } from '../../test/harness/tls-ca.js';
 import { median } from './report.js';
 
 export interface LoginCost {
@@ -40,10 +43,21 @@ export async function measureLoginCost(): Promise<LoginCost[]> {
   for (let i = 0; i < USERS; i++) htpasswd[`file${i}`] = `file-password-${i}`;
   const htpasswdFile = path.join(dir, 'htpasswd');
   await writeHtpasswd(htpasswdFile, htpasswd, 10);
+  const ca = await makeTestCa();
+  const issuer = await startIssuer(ca);
+  const audience = 'https://registry.example.test';
   const base = defaultConfig();
   const config = {
     stateDir: dir,
-    auth: { ...base.auth, sources: [{ type: 'htpasswd' as const, file: htpasswdFile }, directorySource(slapd, { nestedGroupsDepth: 2 }), { type: 'tokens' as const }] },
+    auth: {
+      ...base.auth,
+      sources: [
+        { type: 'htpasswd' as const, file: htpasswdFile },
+        directorySource(slapd, { nestedGroupsDepth: 2 }),
+        { type: 'tokens' as const },
+        { type: 'oidc' as const, name: 'ci', issuer: issuer.url, audience: [audience], caFile: ca.certFile, require: { repository_owner: 'acme' }, subject: '${repository}', groups: ['${repository_owner}'] },
+      ],
+    },
   };
   const sources = await createSources(config, { logger: createLogger('silent'), pool, redis: null, follow: false });
   const tokens = new TokenManager(sources.find((s): s is TokensSource => s instanceof TokensSource)!);
@@ -53,10 +67,14 @@ export async function measureLoginCost(): Promise<LoginCost[]> {
     if (!made.ok) throw new Error(`bench: cannot make a token: ${made.message}`);
     secrets[`robot${i}`] = made.value.secret;
   }
+  const idTokens: Record<string, string> = {};
+  for (let i = 0; i < USERS; i++) idTokens[`job${i}`] = await issuer.mint(githubClaims(audience, { repository: `acme/app-${i}` }), { expiresInSeconds: 3600 });
   const limitsOff = { ...base.loginLimits, enabled: false };
   const results: LoginCost[] = [];
   try {
-    const [file, directory, robots] = sources as [IdentitySource, IdentitySource, IdentitySource];
+    const [file, directory, robots, jobs] = sources as [IdentitySource, IdentitySource, IdentitySource, IdentitySource];
+    const warm = await new Identifier([jobs], limitsOff).login('oidc', idTokens.job0!, '192.0.2.1');
+    if (!warm.ok) throw new Error(`bench: an ID token login failed: ${warm.message}`);
     // Each source first in the chain (its own cost), then the directory behind htpasswd: a name
     // htpasswd lacks still costs it a bcrypt check against a dummy hash (so that timing does not
     // tell which names it holds).
@@ -65,6 +83,7 @@ export async function measureLoginCost(): Promise<LoginCost[]> {
       ['directory (slapd, ldaps)', people, [directory, robots, file]],
       ['access token', secrets, [robots, file, directory]],
       ['directory, behind htpasswd', people, [file, directory, robots]],
+      ['ID token (OIDC, keys cached)', idTokens, [jobs, robots, file, directory]],
     ] as const) {
       const names = Object.keys(credentials);
       const first: number[] = [];
@@ -105,6 +124,8 @@ export async function measureLoginCost(): Promise<LoginCost[]> {
     await Promise.all(sources.map((s) => s.close()));
     await pool.close();
     await slapd.stop();
+    await issuer.stop();
+    await ca.dispose();
     await removeTempDir(dir);
   }
 }

@@ -4,7 +4,7 @@ import { cheapEntriesWarning, parseHtpasswd } from '../auth/htpasswd.js';
 import { configSchema, type FieldSpec } from '../config/schema.js';
 import { maskUrlPassword } from '../config/mask.js';
 import { rulesForMode } from '../access/rules.js';
-import { describeRule } from '../access/describe.js';
+import { describeClaims, describeRule } from '../access/describe.js';
 import { checkNamedFiles } from '../files/named-files.js';
 import { selfCommand } from './self-command.js';
 import { knownNames } from '../proxy/known-hosts.js';
@@ -38,7 +38,7 @@ export async function runConfigCheck(configFile: string, out: NodeJS.WritableStr
   out.write(`# access rules in force (${config.access === null ? `those of auth.mode "${config.auth.mode}"` : 'from "access"'}; first match wins, anything unmatched is denied):\n`);
   rules.forEach((rule, i) => out.write(`#   ${describeRule(rule, i + 1)}\n`));
   config.protectedTags.forEach((p, i) => {
-    out.write(`# protected tags ${i + 1}: ${p.tags.join(', ')} in ${p.repositories.join(', ')}; may still be moved by: ${p.who.length ? p.who.join(', ') : 'nobody'}\n`);
+    out.write(`# protected tags ${i + 1}: ${p.tags.join(', ')} in ${p.repositories.join(', ')}; may still be moved by: ${p.who.length ? p.who.join(', ') : 'nobody'}${describeClaims(p.claims)}\n`);
   });
   return errors.length ? 2 : 0;
 }

@@ -21,6 +21,7 @@ import { makeTempDir, removeTempDir } from '../harness/tmp.js';
 import { runProxyCli, type RunningProxy } from '../harness/proxy.js';
 import { startFleet, type Fleet } from '../harness/fleet.js';
 import { get, request } from '../harness/registry-client.js';
+import { run } from '../harness/process.js';
 
 const ROOT = { user: 'root', pass: 'root-password' };
 const ALICE = { user: 'alice', pass: 'alice-password' };
@@ -188,6 +189,26 @@ describe('access tokens across replicas sharing Redis', () => {
       if (basic !== 401 || token !== 401) await sleep(20);
     }
     assert.deepEqual([basic, token], [401, 401], `B still accepted the revoked token ${Date.now() - at} ms after the revoke`);
+  });
+
+  test('a refresh token handed out by one replica is honoured by the other, and stored there only sealed and hashed', async () => {
+    const [a, b] = replicas as [RunningProxy, RunningProxy];
+    const login = await get(`${a.url}/token?service=registry.test&offline_token=true&client_id=docker`, { auth: ALICE });
+    assert.equal(login.status, 200);
+    const refreshToken = (JSON.parse(login.body.toString()) as { refresh_token: string }).refresh_token;
+    assert.match(refreshToken, /^rgr_/);
+    const form = `grant_type=refresh_token&refresh_token=${refreshToken}&client_id=docker&service=registry.test&scope=repository:alice/app:pull`;
+    const used = await request(`${b.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+    assert.equal(used.status, 200, used.body.toString());
+    const bearer = (JSON.parse(used.body.toString()) as { token: string }).token;
+    assert.equal((await get(`${b.url}/v2/alice/app/tags/list`, { auth: { bearer } })).status, 404, 'a registry token for alice, from B');
+    const redisCli = async (...args: string[]) => (await run('redis-cli', ['-p', String(fleet.redis.port), ...args], { timeoutMs: 5000 })).stdout.trim();
+    const key = (await redisCli('--scan', '--pattern', 'registry-gate:refresh:*')).split('\n').find((k) => k !== '')!;
+    assert.ok(key, 'the refresh token is in Redis');
+    const stored = await redisCli('get', key);
+    assert.ok(!stored.includes(refreshToken.slice(4)) && !stored.includes('alice'), 'sealed, and only a hash of the secret in the key');
+    const ttl = Number(await redisCli('pttl', key));
+    assert.ok(ttl > 29 * 86_400_000 && ttl <= 30 * 86_400_000, `expires with the token (${ttl} ms)`);
   });
 
   test('the CLI with the same config writes to Redis: the replicas see its tokens', async () => {

@@ -91,7 +91,7 @@ describe('token service', () => {
     assert.equal((await startUpload('team-a/app', (await tokenFor('repository:team-a/app:pull,push', { user: 'bob', pass: 'after' })).token!)).status, 202);
   });
 
-  test('POST /token with grant_type=password (containerd) issues the token; a refresh grant gets 400', async () => {
+  test('POST /token with grant_type=password (containerd) issues the token; an unknown refresh token gets 401, a grant it does not know 400', async () => {
     const form = (fields: Record<string, string>) =>
       request(`${proxy.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
     const granted = await form({ grant_type: 'password', username: ALICE.user, password: ALICE.pass, service, scope: 'repository:team-a/app:pull,push', client_id: 'ctr' });
@@ -101,7 +101,10 @@ describe('token service', () => {
     const wrong = await form({ grant_type: 'password', username: ALICE.user, password: 'nope', service });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.headers['www-authenticate'], 'Basic realm="Registry realm"');
-    assert.equal((await form({ grant_type: 'refresh_token', refresh_token: 'x', service })).status, 400);
+    const bogus = await form({ grant_type: 'refresh_token', refresh_token: 'x', service });
+    assert.equal(bogus.status, 401);
+    assert.equal(JSON.parse(bogus.body.toString()).errors[0].message, 'not a refresh token of this registry; log in again');
+    assert.equal((await form({ grant_type: 'client_credentials', service })).status, 400);
     const huge = await form({ grant_type: 'password', username: 'x'.repeat(20_000), password: 'y', service });
     assert.equal(huge.status, 413);
   });

@@ -109,7 +109,7 @@ test('access check --claims: what a CI job with these claims may do', () => {
   };
   const main = cli('access', 'check', 'oidc:github', 'acme/app', 'push', '--claims', job({}), '--config', file);
   assert.equal(main.status, 0, main.stderr);
-  assert.match(main.stdout, /^allow: job "acme\/app" of oidc source "github" \(groups: acme\) may push acme\/app\n  decided by rule 1\. oidc:github/);
+  assert.match(main.stdout, /^allow: job "acme\/app" of oidc source "github" \(groups: acme\) may push acme\/app\n  decided by rule 1\. oidc:github with ref=refs\/heads\/main → \$\{claims\.repository\} : pull, push\n/);
   const branch = cli('access', 'check', 'oidc:github', 'acme/app', 'push', '--claims', job({ ref: 'refs/heads/dev' }), '--config', file);
   assert.equal(branch.status, 1);
   assert.match(branch.stdout, /^deny: job "acme\/app" of oidc source "github" \(groups: acme\) may not push acme\/app\n  why: no rule gives access to it/);
