@@ -147,6 +147,8 @@ test('the issuer down: keys fetched before keep verifying and the source says de
     const fresh = source(github);
     const unavailable = await fresh.authenticate('oidc', await github.mint(githubClaims(AUD)));
     assert.match(refusal(unavailable), /^unavailable: oidc source "github": cannot fetch the issuer's keys/);
+    for (let i = 0; i < 5; i++) assert.match(refusal(await fresh.authenticate('oidc', await github.mint(githubClaims(AUD)))), /^unavailable: /);
+    assert.equal(fresh.keys.fetches, 1, 'logins while the issuer is away do not each ask it again');
     assert.match(fresh.degraded()[0]!, /no keys: its ID tokens are refused/);
   } finally {
     await github.start();

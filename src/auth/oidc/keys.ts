@@ -57,7 +57,8 @@ export class IssuerKeys {
 
   /** jose's key resolver: the key the token's header names. */
   readonly resolve = async (header: JWTHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
-    if (!this.resolver) await this.refresh(true);
+    // No keys yet: the first login waits for a fetch; later ones ask again only past the cooldown.
+    if (!this.resolver) await this.refresh(this.lastAttempt === -Infinity);
     if (!this.resolver) throw new KeysUnavailable(`${this.options.label}: cannot fetch the issuer's keys (${this.lastError ?? 'not fetched yet'})`);
     if (this.now() - this.fetchedAt > this.maxAgeMs) void this.refresh(false);
     try {
