@@ -81,6 +81,8 @@ interface Exchange {
   subject: string | null;
   /** The access token the subject came with. */
   token?: string;
+  /** The oidc source that verified the subject (a CI job). */
+  issuer?: string;
   /** An access token created or revoked through /gate/v1/tokens. */
   managed?: { action: 'token-create' | 'token-revoke'; token: string; owner: string };
   /** The identity came with credentials or a token (a 401 to it is a refusal, not a challenge). */
@@ -250,6 +252,7 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
     const verdict = await gate.check(route, req.headers, tokenService(x.view), x.view.clientIp);
     x.subject = verdict.subject;
     x.token = verdict.ok ? verdict.caller.token?.name : verdict.token;
+    x.issuer = verdict.ok ? verdict.caller.issuer : verdict.issuer;
     x.identified = verdict.presented;
     if (!verdict.ok) {
       x.failedLogin = verdict.failedLogin;
@@ -489,7 +492,14 @@ export function createPipeline(deps: PipelineDeps): RequestListener {
  */
 function auditEntry(x: Exchange, bytesIn: number): AuditEntry | null {
   const status = x.res.headersSent ? x.res.statusCode : 0;
-  const base = { user: x.subject, ...(x.token !== undefined ? { accessToken: x.token } : {}), client: x.view?.clientIp ?? null, status, request: x.id };
+  const base = {
+    user: x.subject,
+    ...(x.token !== undefined ? { accessToken: x.token } : {}),
+    ...(x.issuer !== undefined ? { oidc: x.issuer } : {}),
+    client: x.view?.clientIp ?? null,
+    status,
+    request: x.id,
+  };
   if (x.failedLogin !== undefined) return { ...base, event: 'login-failed', action: 'login', user: x.failedLogin.user, reason: x.failedLogin.reason };
   if (x.managed !== undefined) return { ...base, event: 'token', action: x.managed.action, accessToken: x.managed.token, owner: x.managed.owner };
   const route = x.route;

@@ -19,6 +19,8 @@ export interface AuditEntry {
    * `token`: the logger redacts every field of that name.)
    */
   accessToken?: string;
+  /** The oidc source that verified `user` (a CI job's ID token). */
+  oidc?: string;
   /** On a token event: whose token it is. */
   owner?: string;
   client: string | null;
@@ -45,7 +47,7 @@ export interface AuditSink {
 }
 
 /** The order a person reads a line in: when, what, who, where, what exactly, how it ended. */
-const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'accessToken', 'owner', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'repeated', 'request'];
+const FIELD_ORDER: (keyof AuditEntry)[] = ['event', 'action', 'user', 'accessToken', 'oidc', 'owner', 'client', 'method', 'path', 'repository', 'tag', 'digest', 'from', 'status', 'bytes', 'reason', 'repeated', 'request'];
 
 function line(entry: AuditEntry): Record<string, unknown> {
   const out: Record<string, unknown> = { time: new Date().toISOString() };

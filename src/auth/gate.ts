@@ -41,6 +41,8 @@ type Decided =
       subject: string | null;
       /** The access token the subject came with, when refused for what it may not do. */
       token?: string;
+      /** The oidc source that verified the subject (a CI job), when refused for what it may not do. */
+      issuer?: string;
       /** A login that failed or was refused (for the audit log); never the password. */
       failedLogin?: FailedLogin;
     };
@@ -129,7 +131,14 @@ export class AuthGate {
               : identity.oidc
                 ? `CI job "${identity.subject}" (oidc:${identity.oidc.issuer}) may not ${what} (${this.whyNot(caller, missing)})`
                 : `user "${identity.subject}" may not ${what}`;
-        return { ok: false, code: 'DENIED', message, subject: identity.subject, ...(identity.token ? { token: identity.token.name } : {}) };
+        return {
+          ok: false,
+          code: 'DENIED',
+          message,
+          subject: identity.subject,
+          ...(identity.token ? { token: identity.token.name } : {}),
+          ...(identity.oidc ? { issuer: identity.oidc.issuer } : {}),
+        };
       }
     }
   }

@@ -124,7 +124,9 @@ describe('CI jobs log in with OIDC ID tokens (real issuers, docker, podman, skop
     assert.match(ownerRefused.stderr, /ID token refused by oidc source \\?"github\\?": claim \\?"repository_owner\\?" is \\?"evil\\?", not \\?"acme\\?"/);
 
     const audit = stack.proxy.logs().map((l) => l.audit as Record<string, unknown> | undefined).filter((a) => a?.action === 'push' && a.tag === 'skopeo');
-    assert.equal(audit[0]?.user, 'acme/app', 'the audit line names the job');
+    assert.deepEqual([audit[0]?.user, audit[0]?.oidc], ['acme/app', 'github'], 'the audit line names the job and its issuer');
+    const refused = stack.proxy.logs().map((l) => l.audit as Record<string, unknown> | undefined).find((a) => a?.status === 403 && a.user === 'acme/tool');
+    assert.equal(refused?.oidc, 'gitlab', 'a refused push names the issuer too');
   });
 
   test('a wrong audience, an expired token and an untrusted issuer: docker login fails with what failed', async () => {
