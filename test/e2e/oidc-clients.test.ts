@@ -20,6 +20,7 @@ import { skopeoCopy } from '../harness/skopeo.js';
 import { startTlsStack, type TlsStack } from '../harness/stack.js';
 import { makeTestCa, type TestCa } from '../harness/tls-ca.js';
 import { makeTempDir, removeTempDir } from '../harness/tmp.js';
+import { waitUntil } from '../harness/process.js';
 
 const AUD = 'https://registry.example.test';
 /** The refresh token of a GitHub job lasts this long (the source's maxJobMinutes). */
@@ -125,8 +126,10 @@ describe('CI jobs log in with OIDC ID tokens (real issuers, docker, podman, skop
 
     const audit = stack.proxy.logs().map((l) => l.audit as Record<string, unknown> | undefined).filter((a) => a?.action === 'push' && a.tag === 'skopeo');
     assert.deepEqual([audit[0]?.user, audit[0]?.oidc], ['acme/app', 'github'], 'the audit line names the job and its issuer');
-    const refused = stack.proxy.logs().map((l) => l.audit as Record<string, unknown> | undefined).find((a) => a?.status === 403 && a.user === 'acme/tool');
-    assert.equal(refused?.oidc, 'gitlab', 'a refused push names the issuer too');
+    // The line is written once the response is sent, which the client may see first.
+    const refusedLine = () => stack.proxy.logs().map((l) => l.audit as Record<string, unknown> | undefined).find((a) => a?.status === 403 && a.user === 'acme/tool');
+    await waitUntil(async () => refusedLine() !== undefined, { timeoutMs: 5000, what: 'the audit line of the refused push' });
+    assert.equal(refusedLine()?.oidc, 'gitlab', 'a refused push names the issuer too');
   });
 
   test('a wrong audience, an expired token and an untrusted issuer: docker login fails with what failed', async () => {
