@@ -27,7 +27,7 @@ import { makeTempDir, removeTempDir } from '../test/harness/tmp.js';
 import { MANIFEST_V2, pushBenchImage } from './lib/image.js';
 import { touchMemory } from './lib/memory.js';
 import { PEERS, startPeer, type Peer, type PeerName } from './lib/peers.js';
-import { crowdPull, type CrowdResult } from './lib/crowd.js';
+import { crowdHandshakes, crowdPull, type CrowdResult } from './lib/crowd.js';
 import { clientCpuSeconds, openWindow, type GroupWindow, type ProcessGroup } from './lib/proc.js';
 import { startBenchProxy, type BenchProxy } from './lib/proxy.js';
 import { measureRuleCost, type RuleCost } from './lib/rules.js';
@@ -170,6 +170,8 @@ interface Results {
   load: Map<string, LoadResult[]>;
   scaling: { n: number; target: TargetName; upMBps: number; downMBps: number; peakMiB: number }[];
   crowd: CrowdResult[];
+  /** New TLS connections at once against each front end (bench/lib/crowd.ts crowdHandshakes), with the front's CPU per connection. */
+  handshakes: { target: TargetName; result: CrowdResult; cpuUsPerConnection: number }[];
   /** The proxy's RSS before the first crowd and after the last one (MiB): what a crowd leaves behind. */
   crowdRssMiB: { before: number; after: number } | null;
   idleBare: IdleResult | null;
@@ -424,6 +426,13 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
       }
     }
   }
+  if (r.handshakes.length > 0) {
+    const hs = (t: TargetName, pick: (x: Results['handshakes'][number]) => number): number => median(r.handshakes.filter((x) => x.target === t).map(pick));
+    const label = `${CROWD.toLocaleString('en')} new TLS connections at once (ECDSA P-256), GET /v2/ → 401, median of ${CROWD_ROUNDS}`;
+    row(`${label}: p50 (ms)`, (t) => (t === 'direct' ? NaN : hs(t, (x) => x.result.p50ms)), 'lower');
+    row(`  p99 (ms)`, (t) => (t === 'direct' ? NaN : hs(t, (x) => x.result.p99ms)), 'lower');
+    row(`  front CPU µs per connection`, (t) => (t === 'direct' ? NaN : hs(t, (x) => x.cpuUsPerConnection)), 'lower');
+  }
   out.push('', table(header, rows));
   if (PHASES.has('load')) {
     out.push(
@@ -539,6 +548,14 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
       atLeast('manifest GET, cache off ≥ 1.2 × the best peer', load('manifest/uncached-basic', (w) => w.rps), bestPeer((x) => load(`manifest/${x}`, (w) => w.rps), 'higher'), 1.2);
     }
   }
+  if (r.handshakes.length > 0) {
+    const failed = r.handshakes.filter((x) => x.result.errors > 0);
+    verdicts.push({
+      target: `${CROWD.toLocaleString('en')} new TLS connections at once without an error, every front end`,
+      measured: failed.length === 0 ? `0 errors in ${r.handshakes.length} crowds` : failed.map((x) => `${x.target}: ${x.result.errors} (${x.result.firstError})`).join('; '),
+      pass: failed.length === 0,
+    });
+  }
   if (r.crowd.length > 0) {
     const errors = r.crowd.reduce((a, x) => a + x.errors, 0);
     const first = r.crowd.find((x) => x.firstError)?.firstError;
@@ -559,6 +576,18 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
 
 async function crowdPhase(s: Setup, r: Results): Promise<void> {
   const before = statusKb(s.proxy.pid, 'VmRSS') / 1024;
+  const g = groups(s);
+  const fronts = TARGETS.filter((t): t is Exclude<TargetName, 'direct'> => t !== 'direct');
+  for (let round = 0; round < CROWD_ROUNDS; round++) {
+    for (const t of rotate(fronts, round)) {
+      const url = t === 'proxy' ? s.proxy.url : s.peers[t].url;
+      const window = openWindow(g[t]);
+      const result = await crowdHandshakes({ port: Number(new URL(url).port), ca: t === 'proxy' ? s.proxy.caPem : s.ca.certPem, count: CROWD });
+      const cpuUsPerConnection = (window.cpuSeconds() * 1e6) / CROWD;
+      r.handshakes.push({ target: t, result, cpuUsPerConnection });
+      log(`handshake crowd round ${round + 1} ${t}: ${CROWD} new TLS connections, p50 ${fmt(result.p50ms)} ms, p99 ${fmt(result.p99ms)} ms, ${fmt(cpuUsPerConnection)} CPU µs each, ${result.errors} errors${result.firstError ? ` (${result.firstError})` : ''}`);
+    }
+  }
   for (let round = 0; round < CROWD_ROUNDS; round++) {
     const result = await crowdPull({ url: s.proxy.url, ca: s.proxy.caPem, service: s.proxy.host, repository: PUBLIC_APP, tag: 'latest', accept: MANIFEST_V2, count: CROWD });
     r.crowd.push(result);
@@ -604,6 +633,7 @@ async function main(): Promise<number> {
     load: new Map(),
     scaling: [],
     crowd: [],
+    handshakes: [],
     crowdRssMiB: null,
     idleBare: null,
     nodePipe: null,

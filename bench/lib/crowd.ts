@@ -5,7 +5,9 @@
  * together; each one's time runs from its start to the last byte of the manifest.
  */
 import https from 'node:https';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import { get } from '../../test/harness/registry-client.js';
 import { loopbackClient } from './loopback.js';
 
@@ -54,17 +56,58 @@ async function pullOnce(c: Crowd, i: number): Promise<number> {
 const percentile = (sorted: readonly number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 
 export async function crowdPull(c: Crowd): Promise<CrowdResult> {
+  return summarize(c.count, () => Promise.allSettled(Array.from({ length: c.count }, (_, i) => pullOnce(c, i))));
+}
+
+async function summarize(count: number, all: () => Promise<PromiseSettledResult<number>[]>): Promise<CrowdResult> {
   const started = performance.now();
-  const outcomes = await Promise.allSettled(Array.from({ length: c.count }, (_, i) => pullOnce(c, i)));
+  const outcomes = await all();
   const seconds = (performance.now() - started) / 1000;
   const times = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : [])).sort((a, b) => a - b);
   const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   return {
-    pulls: c.count,
-    errors: c.count - times.length,
+    pulls: count,
+    errors: count - times.length,
     firstError: failed ? String(failed.reason instanceof Error ? failed.reason.message : failed.reason) : null,
     p50ms: percentile(times, 50),
     p99ms: percentile(times, 99),
     seconds,
   };
+}
+
+export interface HandshakeCrowd {
+  /** host:port of a TLS front end. */
+  port: number;
+  ca: string;
+  count: number;
+}
+
+/**
+ * What a crowd of new connections costs a front end, without anything else: each client opens a
+ * TLS connection, sends `GET /v2/` without credentials and reads the status line (401 from every
+ * front end here, each with its own challenge). All start together; each one's time runs from its
+ * start to the status line.
+ */
+export async function crowdHandshakes(c: HandshakeCrowd): Promise<CrowdResult> {
+  const once = (i: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const started = performance.now();
+      const tcp = net.connect({ host: '127.0.0.1', port: c.port, localAddress: loopbackClient(i, PER_ADDRESS) });
+      const socket = tls.connect({ socket: tcp, ca: c.ca, servername: 'localhost' }, () => {
+        socket.write('GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      });
+      let head = '';
+      socket.on('data', (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        const line = head.indexOf('\r\n');
+        if (line === -1) return;
+        socket.destroy();
+        const status = head.slice(0, line);
+        if (/^HTTP\/1\.1 401 /.test(status)) resolve(performance.now() - started);
+        else reject(new Error(`GET /v2/ answered "${status}", not 401`));
+      });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error('closed before the status line')));
+    });
+  return summarize(c.count, () => Promise.allSettled(Array.from({ length: c.count }, (_, i) => once(i))));
 }

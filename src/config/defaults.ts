@@ -21,6 +21,7 @@ export function defaultConfig(): Config {
       certFile: null,
       keyFile: null,
       names: ['localhost', '127.0.0.1'],
+      selfSignedKey: 'ecdsa-p256',
       acme: {
         domains: [],
         email: null,

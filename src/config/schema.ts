@@ -97,6 +97,7 @@ export const configSchema = {
       certFile: file({ use: 'read', what: 'the PEM certificate chain (or use tls.mode "self-signed")', when: 'tls-files' }, true),
       keyFile: file({ use: 'read', what: "the certificate's PEM private key", when: 'tls-files' }, true),
       names: { kind: 'list', item: 'string' },
+      selfSignedKey: { kind: 'enum', values: ['ecdsa-p256', 'rsa-2048'] },
       acme: {
         kind: 'section',
         fields: {

@@ -81,7 +81,7 @@ export async function createTlsRuntime(
   let acme: { manager: AcmeManager; responders: Responders } | null = null;
   switch (tls.mode) {
     case 'self-signed':
-      source = selfSignedSource(config.stateDir, tls.names, slot, logger);
+      source = selfSignedSource(config.stateDir, tls.names, tls.selfSignedKey, slot, logger);
       break;
     case 'files':
       source = filesSource(tls, slot, logger, { pollMs: tuning.filesPollMs, debounceMs: tuning.filesDebounceMs });

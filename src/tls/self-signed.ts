@@ -1,9 +1,43 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import forge from 'node-forge';
+import {
+  BasicConstraintsExtension,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  PemConverter,
+  SubjectAlternativeNameExtension,
+  SubjectKeyIdentifierExtension,
+  AuthorityKeyIdentifierExtension,
+  X509CertificateGenerator,
+  type JsonName,
+} from '@peculiar/x509';
 import { normalizeName, type CertificatePair } from './certificate.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The key a self-signed certificate is made with (`tls.selfSignedKey`). */
+export type SelfSignedKey = 'ecdsa-p256' | 'rsa-2048';
+
+/**
+ * ECDSA P-256 by default: a handshake signs with the server's key, and P-256 signs several times
+ * faster than RSA-2048 (a crowd of new connections is bound by exactly that). Every client the
+ * proxy serves speaks it; RSA stays for the odd old one.
+ */
+const ALGORITHMS: Record<SelfSignedKey, { key: RsaHashedKeyGenParams | EcKeyGenParams; sign: Algorithm | EcdsaParams; usages: KeyUsageFlags }> = {
+  'ecdsa-p256': {
+    key: { name: 'ECDSA', namedCurve: 'P-256' },
+    sign: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
+    usages: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign,
+  },
+  'rsa-2048': {
+    key: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    sign: { name: 'RSASSA-PKCS1-v1_5' },
+    // RSA key exchange (TLS 1.2 without ECDHE) encrypts to the key.
+    usages: KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment | KeyUsageFlags.keyCertSign,
+  },
+};
 
 /**
  * A self-signed certificate that clients use as their trust anchor (docker's
@@ -11,45 +45,43 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * keyCertSign) so that it is a proper root to every verifier instead of relying on each one's
  * leniency toward a trusted leaf; serverAuth and the SANs make it a server certificate at the
  * same time. Node, OpenSSL and skopeo (Go) accept it: test/e2e/tls-self-signed.test.ts.
- *
- * The key is RSA-2048 from Node's crypto (native, ~0.1 s): node-forge can only sign X.509 with
- * RSA, and its own RSA key generation is far slower.
  */
-export function createSelfSigned(requestedNames: string[], validityDays: number, now = new Date()): CertificatePair {
+export async function createSelfSigned(requestedNames: string[], validityDays: number, keyType: SelfSignedKey = 'ecdsa-p256', now = new Date()): Promise<CertificatePair> {
   const names = requestedNames.map(normalizeName);
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = randomSerial();
-  // Backdated an hour so that a client whose clock is slightly behind still accepts it.
-  cert.validity.notBefore = new Date(now.getTime() - 60 * 60 * 1000);
-  cert.validity.notAfter = new Date(now.getTime() + validityDays * DAY_MS);
+  const algorithm = ALGORITHMS[keyType];
+  const keys = (await webcrypto.subtle.generateKey(algorithm.key, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const serialNumber = randomSerial();
   // A distinct subject per certificate: clients that trust an old and a new one side by side find
   // the issuer by subject name, and with equal names OpenSSL picks the wrong one and fails.
-  // Only PrintableString characters (no "#", "_", "@"): Go refuses to parse anything else.
-  const subject = [
-    { name: 'commonName', value: names[0] ?? 'registry-gate' },
-    { name: 'organizationName', value: 'registry-gate self-signed' },
-    { name: 'organizationalUnitName', value: `created ${now.toISOString()} serial ${cert.serialNumber.slice(0, 8)}` },
+  // Only PrintableString characters (no "#", "_", "@"), as Go once insisted on.
+  const name: JsonName = [
+    { CN: [names[0] ?? 'registry-gate'] },
+    { O: ['registry-gate self-signed'] },
+    { OU: [`created ${now.toISOString()} serial ${serialNumber.slice(0, 8)}`] },
   ];
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: true, critical: true },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    { name: 'subjectAltName', altNames: names.map(altName) },
-    { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: true },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem };
-}
-
-function altName(name: string): { type: number; value?: string; ip?: string } {
-  // GeneralName tags from RFC 5280: 2 = dNSName, 7 = iPAddress.
-  return isIP(name) ? { type: 7, ip: name } : { type: 2, value: name };
+  const cert = await X509CertificateGenerator.createSelfSigned(
+    {
+      serialNumber,
+      name,
+      // Backdated an hour so that a client whose clock is slightly behind still accepts it.
+      notBefore: new Date(now.getTime() - 60 * 60 * 1000),
+      notAfter: new Date(now.getTime() + validityDays * DAY_MS),
+      signingAlgorithm: algorithm.sign,
+      keys,
+      extensions: [
+        new BasicConstraintsExtension(true, undefined, true),
+        new KeyUsagesExtension(algorithm.usages, true),
+        new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth]),
+        new SubjectAlternativeNameExtension(names.map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n }))),
+        await SubjectKeyIdentifierExtension.create(keys.publicKey, false, webcrypto as Crypto),
+        await AuthorityKeyIdentifierExtension.create(keys.publicKey, false, webcrypto as Crypto),
+      ],
+    },
+    webcrypto as Crypto,
+  );
+  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  // With the final newline PEM files have everywhere else: bundles are made by concatenating them.
+  return { certPem: `${cert.toString('pem')}\n`, keyPem: `${PemConverter.encode(pkcs8, 'PRIVATE KEY')}\n` };
 }
 
 /** 16 random bytes with the top bit clear: a positive DER INTEGER, as RFC 5280 requires. */

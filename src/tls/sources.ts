@@ -2,6 +2,7 @@ import type { TlsConfig } from '../config/types.js';
 import type { Logger } from '../observe/logger.js';
 import { readPairFiles, watchPairFiles } from './files.js';
 import { createAndStoreSelfSigned, loadOrCreateSelfSigned, SELF_SIGNED_REFRESH_DAYS, type StoredSelfSigned } from './self-signed-store.js';
+import type { SelfSignedKey } from './self-signed.js';
 import type { CertificateSlot } from './slot.js';
 import { Alarm } from './timing.js';
 
@@ -15,12 +16,12 @@ export interface CertificateSource {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export function selfSignedSource(stateDir: string, names: string[], slot: CertificateSlot, logger: Logger): CertificateSource {
+export function selfSignedSource(stateDir: string, names: string[], keyType: SelfSignedKey, slot: CertificateSlot, logger: Logger): CertificateSource {
   const alarm = new Alarm();
   const install = (stored: StoredSelfSigned): void => {
     slot.replace({ pair: stored.pair, info: stored.info, origin: 'self-signed' });
     alarm.set(new Date(stored.info.notAfter.getTime() - SELF_SIGNED_REFRESH_DAYS * DAY_MS), () => {
-      createAndStoreSelfSigned(stateDir, names, logger).then(
+      createAndStoreSelfSigned(stateDir, names, keyType, logger).then(
         (fresh) => {
           install(fresh);
           logger.warn({ certFile: fresh.certFile }, 'tls: the self-signed certificate was renewed; hand the new file to clients');
@@ -31,7 +32,7 @@ export function selfSignedSource(stateDir: string, names: string[], slot: Certif
   };
   return {
     async start() {
-      install(await loadOrCreateSelfSigned(stateDir, names, logger));
+      install(await loadOrCreateSelfSigned(stateDir, names, keyType, logger));
     },
     close: () => alarm.clear(),
   };

@@ -12,7 +12,7 @@ import { createTlsRuntime, type TlsTuning } from '../../src/tls/runtime.js';
 import { createSelfSigned } from '../../src/tls/self-signed.js';
 import { captureLogs, keepAliveClient, probeTls, waitFor } from '../harness/pebble.js';
 
-const pairs = { a: createSelfSigned(['files.test'], 30), b: createSelfSigned(['files.test'], 30), c: createSelfSigned(['files.test'], 30) };
+const pairs = { a: await createSelfSigned(['files.test'], 30), b: await createSelfSigned(['files.test'], 30), c: await createSelfSigned(['files.test'], 30) };
 const trustAll = Object.values(pairs).map((p) => p.certPem).join('');
 const serial = (pair: CertificatePair): string => inspectCertificate(pair.certPem).serial.replace(/^0+/, '');
 
@@ -163,7 +163,7 @@ describe('files mode', () => {
   it('reports not ready when the certificate is about to expire', async () => {
     const dir = new CertbotDir(path.join(root, 'expiring'));
     // A one-day certificate with a little over two hours left: inside the last sixth of its life.
-    const expiring = createSelfSigned(['files.test'], 1, new Date(Date.now() - 22 * 60 * 60 * 1000));
+    const expiring = await createSelfSigned(['files.test'], 1, 'ecdsa-p256', new Date(Date.now() - 22 * 60 * 60 * 1000));
     dir.install(expiring.certPem, expiring.keyPem);
     const served = await serve(dir, {});
     try {

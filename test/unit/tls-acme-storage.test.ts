@@ -47,7 +47,7 @@ describe('AcmeStorage', () => {
   it('stores the certificate with the directory that issued it', async () => {
     const storage = new AcmeStorage(dir);
     assert.equal(await storage.certificate(), null);
-    const pair = createSelfSigned(['registry.example.com'], 1);
+    const pair = await createSelfSigned(['registry.example.com'], 1);
     await storage.saveCertificate({ pair, directoryUrl: directory });
     assert.deepEqual(await storage.certificate(), { pair, directoryUrl: directory });
     assert.equal(statSync(path.join(dir, 'certificate-key.pem')).mode & 0o777, 0o600);

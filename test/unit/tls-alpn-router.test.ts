@@ -7,8 +7,8 @@ import tls from 'node:tls';
 import { routeByClientHello } from '../../src/tls/alpn-router.js';
 import { createSelfSigned } from '../../src/tls/self-signed.js';
 
-const mainPair = createSelfSigned(['main.test'], 1);
-const challengePair = createSelfSigned(['registry.test'], 1);
+const mainPair = await createSelfSigned(['main.test'], 1);
+const challengePair = await createSelfSigned(['registry.test'], 1);
 
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));

@@ -9,6 +9,7 @@ function tls(overrides: Partial<TlsConfig>, acme: Partial<TlsConfig['acme']> = {
     certFile: null,
     keyFile: null,
     names: ['localhost'],
+    selfSignedKey: 'ecdsa-p256',
     ...overrides,
     acme: {
       domains: ['registry.example.com'],

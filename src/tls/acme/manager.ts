@@ -63,7 +63,7 @@ export class AcmeManager {
       logger.info({ reason: stored.reorder }, 'acme: the stored certificate no longer fits the config, ordering a new one');
     } else if (slot.get()?.origin !== 'acme') {
       // (A certificate another replica announced while this one was starting is already served.)
-      const pair = createSelfSigned(acme.domains, 90);
+      const pair = await createSelfSigned(acme.domains, 90);
       slot.replace({ pair, info: inspectPair(pair), origin: 'temporary' });
       logger.info({ domains: acme.domains }, 'acme: serving a temporary self-signed certificate until the CA issues one');
     }
