@@ -21,7 +21,6 @@ import { ProtectedTags } from './access/protected-tags.js';
 import { openAuditLog, throttleFailedLogins } from './audit/audit-log.js';
 import { Identifier } from './auth/identify.js';
 import { createSources } from './auth/sources/create.js';
-import { OidcSource } from './auth/sources/oidc.js';
 import { FileRefreshStore, RedisRefreshStore, RefreshTokens } from './auth/refresh-tokens.js';
 import { TokensSource } from './auth/sources/tokens.js';
 import { TokenManager } from './auth/access-tokens/manage.js';
@@ -94,7 +93,7 @@ export async function startServer(config: Config, logger: Logger, options: Start
       ? new RefreshTokens(
           redis ? await RedisRefreshStore.open(redis, redisHealth, logger) : await FileRefreshStore.open(config.stateDir),
           config.auth.refreshTokenDays,
-          (name) => sources.find((s): s is OidcSource => s instanceof OidcSource && s.name === name)?.maxJobSeconds ?? null,
+          (name) => sources.find((s) => s.name === name)?.maxJobSeconds ?? null,
         )
       : null;
   const tokensSource = sources?.find((s): s is TokensSource => s instanceof TokensSource) ?? null;

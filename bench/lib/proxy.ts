@@ -18,6 +18,8 @@ export interface BenchProxy {
   /** The self-signed certificate, for clients to trust. */
   caPem: string;
   pid: number;
+  /** Its Prometheus metrics (the GC counts among them). */
+  metricsUrl: string;
   /** The processes to measure: the proxy is one process (worker threads included). */
   pids(): number[];
   /** The access log so far: request lines, and lines that are not whole JSON (a write that split a line). */
@@ -34,9 +36,10 @@ export interface BenchProxy {
  */
 export async function startBenchProxy(o: { dir: string; upstream: string; htpasswdFile: string; cpuProfDir?: string; cacheTtlSeconds?: number }): Promise<BenchProxy> {
   const port = await freePort();
+  const metricsPort = await freePort();
   const config = fillTemplate('registry-gate.config.json', {
     port,
-    metricsPort: await freePort(),
+    metricsPort,
     upstream: o.upstream,
     dir: o.dir,
     htpasswdFile: o.htpasswdFile,
@@ -72,6 +75,7 @@ export async function startBenchProxy(o: { dir: string; upstream: string; htpass
     host: `127.0.0.1:${port}`,
     caPem,
     pid,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     pids: () => [pid],
     async checkLog() {
       let requests = 0;
@@ -95,4 +99,11 @@ export async function startBenchProxy(o: { dir: string; upstream: string; htpass
       untrackPid(pid);
     },
   };
+}
+
+/** How many mark-compacts (full GCs) the proxy has run so far, from its metrics. */
+export async function markCompacts(proxy: BenchProxy): Promise<number> {
+  const text = await (await fetch(proxy.metricsUrl)).text();
+  const m = /^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
 }

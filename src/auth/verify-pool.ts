@@ -23,7 +23,16 @@ export interface VerifyPoolOptions {
   maxQueue?: number;
   /** Checks one client may have waiting. */
   maxQueuePerClient?: number;
+  /** A worker without a check for this long is stopped; the next check starts one again. */
+  idleMs?: number;
 }
+
+/**
+ * A worker thread holds ~10 MiB (its own V8 heap and bcrypt) for as long as it lives; starting one
+ * costs ~30 ms against a ~100 ms cost-10 check. Logins come in bursts (a CI run, a morning), and
+ * what a login found is remembered, so a pool idle for a minute gives its memory back.
+ */
+const DEFAULT_IDLE_MS = 60_000;
 
 /** The pool is saturated: answer 429 rather than queue more CPU work. */
 export class VerifyBusyError extends Error {
@@ -46,7 +55,7 @@ type Job = {
   reject: (err: Error) => void;
 };
 
-type Slot = { worker: Worker | null; job: Job | null; lastError: Error | null };
+type Slot = { worker: Worker | null; job: Job | null; lastError: Error | null; idle: NodeJS.Timeout | null };
 
 export interface WorkerEntry {
   url: URL;
@@ -94,14 +103,16 @@ export class VerifyPool {
   private readonly entry: WorkerEntry;
   private nextId = 1;
   private closed = false;
+  private readonly idleMs: number;
 
   constructor(options: VerifyPoolOptions = {}) {
     const size = options.size ?? defaultPoolSize();
     if (!Number.isInteger(size) || size < 1 || size > 8) throw new RangeError('verify pool size must be 1–8');
     this.maxQueue = options.maxQueue ?? 64;
     this.maxQueuePerClient = options.maxQueuePerClient ?? 4;
+    this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.entry = resolveWorkerEntry();
-    this.slots = Array.from({ length: size }, () => ({ worker: null, job: null, lastError: null }));
+    this.slots = Array.from({ length: size }, () => ({ worker: null, job: null, lastError: null, idle: null }));
   }
 
   /**
@@ -122,6 +133,11 @@ export class VerifyPool {
     return this.waiting + this.slots.filter((s) => s.job).length;
   }
 
+  /** Worker threads running now. */
+  get workers(): number {
+    return this.slots.filter((s) => s.worker).length;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -132,6 +148,7 @@ export class VerifyPool {
       this.slots.map(async (slot) => {
         const worker = slot.worker;
         slot.worker = null;
+        if (slot.idle) clearTimeout(slot.idle);
         slot.job?.reject(new VerifyPoolClosedError());
         slot.job = null;
         if (worker) await worker.terminate();
@@ -185,6 +202,8 @@ export class VerifyPool {
       if (slot.job) continue;
       const job = this.next()!;
       const worker = slot.worker ?? this.start(slot);
+      if (slot.idle) clearTimeout(slot.idle);
+      slot.idle = null;
       slot.job = job;
       // Referenced only while working: an idle pool must not keep the process alive, a busy one must.
       worker.ref();
@@ -205,6 +224,7 @@ export class VerifyPool {
       if (reply.ok) job.resolve(reply.value);
       else job.reject(new Error(`bcrypt failed: ${reply.error}`));
       this.dispatch();
+      if (!slot.job) this.retireWhenIdle(slot, worker);
     });
     worker.on('error', (err) => {
       slot.lastError = err;
@@ -219,5 +239,16 @@ export class VerifyPool {
       this.dispatch();
     });
     return worker;
+  }
+
+  private retireWhenIdle(slot: Slot, worker: Worker): void {
+    if (slot.idle) clearTimeout(slot.idle);
+    slot.idle = setTimeout(() => {
+      slot.idle = null;
+      if (slot.job || slot.worker !== worker) return;
+      slot.worker = null;
+      void worker.terminate();
+    }, this.idleMs);
+    slot.idle.unref();
   }
 }

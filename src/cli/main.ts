@@ -3,13 +3,6 @@ import { debuglog } from 'node:util';
 import { ConfigError } from '../config/load.js';
 import { OperatorError } from '../observe/operator-error.js';
 import { parseArgs } from './args.js';
-import { runServe } from './serve.js';
-import { runConfigCheck } from './config-check.js';
-import { runPasswd } from './passwd.js';
-import { runAccessCheck } from './access-check.js';
-import { runHealth } from './health.js';
-import { runAuthTest } from './auth-test.js';
-import { runToken } from './token.js';
 
 const USAGE = `usage:
   registry-gate serve [--config FILE]                 run the proxy (default config: ./proxy.config.json)
@@ -29,25 +22,27 @@ const USAGE = `usage:
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'passwd') {
+    const { runPasswd } = await import('./passwd.js');
     return runPasswd(rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, isTTY: Boolean(process.stdin.isTTY) });
   }
   const { positionals, flags, lists } = parseArgs(rest, ['password-stdin']);
   const configFlag = flags.get('config');
   const configFile = typeof configFlag === 'string' ? configFlag : './proxy.config.json';
   const unknownFlags = [...flags.keys()].filter((f) => f !== 'config');
-  if (command === 'serve' && positionals.length === 0 && unknownFlags.length === 0) return runServe(configFile);
+  // Each command loads only what it uses: a module loaded stays in the proxy's resident memory.
+  if (command === 'serve' && positionals.length === 0 && unknownFlags.length === 0) return (await import('./serve.js')).runServe(configFile);
   if (command === 'config' && positionals.length === 1 && positionals[0] === 'check' && unknownFlags.length === 0) {
-    return runConfigCheck(configFile, process.stdout);
+    return (await import('./config-check.js')).runConfigCheck(configFile, process.stdout);
   }
-  if (command === 'health' && positionals.length === 0 && unknownFlags.length === 0) return runHealth(configFile, process.stdout);
+  if (command === 'health' && positionals.length === 0 && unknownFlags.length === 0) return (await import('./health.js')).runHealth(configFile, process.stdout);
   if (command === 'access' && positionals[0] === 'check' && unknownFlags.every((f) => f === 'claims')) {
     const claims = flags.get('claims');
-    return runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr, typeof claims === 'string' ? claims : null);
+    return (await import('./access-check.js')).runAccessCheck(positionals.slice(1), configFile, process.stdout, process.stderr, typeof claims === 'string' ? claims : null);
   }
   if (command === 'auth' && positionals[0] === 'test' && unknownFlags.every((f) => f === 'password-stdin')) {
-    return runAuthTest(positionals.slice(1), flags.has('password-stdin'), configFile, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+    return (await import('./auth-test.js')).runAuthTest(positionals.slice(1), flags.has('password-stdin'), configFile, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   }
-  if (command === 'token') return runToken(positionals, lists, configFile, { stdout: process.stdout, stderr: process.stderr });
+  if (command === 'token') return (await import('./token.js')).runToken(positionals, lists, configFile, { stdout: process.stdout, stderr: process.stderr });
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return 0;

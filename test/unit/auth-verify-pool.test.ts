@@ -170,3 +170,20 @@ test('idle workers do not keep the process alive; a running check does', async (
 test('the pool leaves one core to the proxy and never grows past four workers', () => {
   assert.deepEqual([1, 2, 3, 4, 8, 64].map((cores) => defaultPoolSize(cores)), [1, 1, 2, 3, 4, 4]);
 });
+
+test('a worker idle for idleMs is stopped (its memory given back) and the next check starts one again', async (t) => {
+  const pool = new VerifyPool({ size: 1, idleMs: 300 });
+  t.after(() => pool.close());
+  const hash = await pool.hash('pw', 4);
+  assert.equal(pool.workers, 1);
+  // Busy again before the idle time is over: the same worker stays.
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(await pool.compare('pw', hash), true);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(pool.workers, 1);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(pool.workers, 0);
+  assert.equal(await pool.compare('pw', hash), true);
+  assert.equal(await pool.compare('nope', hash), false);
+  assert.equal(pool.workers, 1);
+});

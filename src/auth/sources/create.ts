@@ -10,8 +10,6 @@ import type { RedisHealth, RedisTarget } from '../../state/redis-client.js';
 import { openTokenStore } from '../access-tokens/store.js';
 import { UserStore, type PasswordChecker } from '../users.js';
 import { HtpasswdSource } from './htpasswd.js';
-import { LdapSource } from './ldap.js';
-import { OidcSource } from './oidc.js';
 import type { Authentication, IdentitySource } from './source.js';
 import { TokensSource } from './tokens.js';
 
@@ -37,9 +35,13 @@ export async function createSources(config: Pick<Config, 'auth' | 'stateDir'>, d
       people.push(new HtpasswdSource(store, undefined, source.name));
       sources.push(people.at(-1)!);
     } else if (source.type === 'ldap') {
+      // ldapts and jose are loaded only for the sources that need them: every module the proxy
+      // loads stays in its resident memory.
+      const { LdapSource } = await import('./ldap.js');
       people.push(new LdapSource(source, deps.logger));
       sources.push(people.at(-1)!);
     } else if (source.type === 'oidc') {
+      const { OidcSource } = await import('./oidc.js');
       const oidc = new OidcSource(source, { logger: deps.logger, ca: source.caFile ? readFileSync(source.caFile, 'utf8') : null });
       if (deps.follow) oidc.start();
       sources.push(oidc);

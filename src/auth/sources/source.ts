@@ -60,6 +60,8 @@ export interface IdentitySource {
   readonly name: string;
   /** How long a verified login may be answered from memory without asking again. */
   readonly cacheMs: number;
+  /** Sources of CI jobs (oidc): how long a refresh token handed out for one of their logins may live, in seconds. */
+  readonly maxJobSeconds?: number;
   authenticate(user: string, secret: string, client: string): Promise<Authentication>;
   /**
    * The identity of `user` without a secret (an access token's owner: do they still exist, with
