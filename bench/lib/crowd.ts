@@ -84,9 +84,8 @@ export interface HandshakeCrowd {
 
 /**
  * What a crowd of new connections costs a front end, without anything else: each client opens a
- * TLS connection, sends `GET /v2/` without credentials and reads the status line (401 from every
- * front end here, each with its own challenge). All start together; each one's time runs from its
- * start to the status line.
+ * TLS connection, sends `GET /v2/` without credentials and reads the status line. All start
+ * together; each one's time runs from its start to the status line.
  */
 export async function crowdHandshakes(c: HandshakeCrowd): Promise<CrowdResult> {
   const once = (i: number): Promise<number> =>
@@ -103,8 +102,9 @@ export async function crowdHandshakes(c: HandshakeCrowd): Promise<CrowdResult> {
         if (line === -1) return;
         socket.destroy();
         const status = head.slice(0, line);
-        if (/^HTTP\/1\.1 401 /.test(status)) resolve(performance.now() - started);
-        else reject(new Error(`GET /v2/ answered "${status}", not 401`));
+        // 401 from the proxy and the peers that ask for credentials there, 200 from Caddy (its basicauth covers /v2/* only).
+        if (/^HTTP\/1\.1 (200|401) /.test(status)) resolve(performance.now() - started);
+        else reject(new Error(`GET /v2/ answered "${status}"`));
       });
       socket.once('error', reject);
       socket.once('close', () => reject(new Error('closed before the status line')));

@@ -255,3 +255,155 @@ describe('blob relay: the registry side read without node:http', () => {
     await Promise.race([upstreamClosed, sleep(3000).then(() => assert.fail('the registry connection stayed open'))]);
   });
 });
+
+describe('upload relay: PATCH and PUT bodies written straight to the registry', () => {
+  let registry: http.Server;
+  let front: http.Server;
+  let frontUrl: string;
+  let relay: BlobRelay;
+  let connections = 0;
+  let outcomes: RelayOutcome[] = [];
+  /** What the registry does with an upload request; by default it reads the body and tells what it got. */
+  let handle: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  const readAll = (req: http.IncomingMessage): Promise<Buffer> =>
+    new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+    });
+  const tells = (req: http.IncomingMessage, res: http.ServerResponse): void =>
+    void readAll(req).then((body) => {
+      res.writeHead(req.method === 'PUT' ? 201 : 202, {
+        location: '/v2/app/blobs/uploads/u1',
+        'x-got': `${body.length} ${sha(body)} ${req.headers['transfer-encoding'] ?? '-'} ${req.headers['content-length'] ?? '-'}`,
+        ...(req.method === 'PUT' ? { 'docker-content-digest': `sha256:${'e'.repeat(64)}` } : {}),
+        'content-length': '0',
+      });
+      res.end();
+    });
+
+  const send = (method: string, body: Buffer | null, opts: { chunked?: boolean } = {}): Promise<Got> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(`${frontUrl}/v2/app/blobs/uploads/u1?_state=s`, { method, agent: false, headers: opts.chunked || !body ? {} : { 'content-length': body.length } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), complete: res.complete }));
+      });
+      req.on('error', reject);
+      if (body && opts.chunked) for (let at = 0; at < body.length; at += 100_000) req.write(body.subarray(at, at + 100_000));
+      req.end(opts.chunked ? undefined : (body ?? undefined));
+    });
+
+  before(async () => {
+    registry = http.createServer((req, res) => handle(req, res));
+    registry.on('connection', () => (connections += 1));
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    relay = createBlobRelay(new URL(`http://127.0.0.1:${(registry.address() as net.AddressInfo).port}`), 2000)!;
+    front = http.createServer((req, res) => {
+      const outcome: RelayOutcome = {};
+      outcomes.push(outcome);
+      // As prepareUpstreamHeaders does: the client's `Connection: close` is not the registry's business.
+      delete req.headers.connection;
+      relay.relay(
+        req,
+        res,
+        outcome,
+        () => res.writeHead(299, { 'x-went': 'general way' }).end(),
+        (code) => res.writeHead(599, { 'x-failure': code }).end(),
+      );
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    frontUrl = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+  });
+
+  beforeEach(() => {
+    relay.close();
+    connections = 0;
+    outcomes = [];
+    handle = tells;
+  });
+
+  after(async () => {
+    relay.close();
+    front.closeAllConnections();
+    registry.closeAllConnections();
+    await new Promise((r) => front.close(r));
+    await new Promise((r) => registry.close(r));
+  });
+
+  test('a body with Content-Length arrives byte for byte, the answer comes back, the connection is reused', async () => {
+    for (let i = 0; i < 3; i++) {
+      const got = await send('PATCH', BLOB);
+      assert.equal(got.status, 202);
+      assert.equal(got.headers['x-got'], `${BLOB.length} ${sha(BLOB)} - ${BLOB.length}`);
+      assert.equal(got.headers.location, '/v2/app/blobs/uploads/u1');
+    }
+    assert.equal(connections, 1);
+    assert.equal(outcomes[0]!.upstreamStatus, 202);
+  });
+
+  test('a chunked body is sent on chunked, with the same bytes', async () => {
+    const got = await send('PATCH', BLOB, { chunked: true });
+    assert.equal(got.status, 202);
+    assert.equal(got.headers['x-got'], `${BLOB.length} ${sha(BLOB)} chunked -`);
+    const again = await send('PATCH', BLOB.subarray(0, 10), { chunked: true });
+    assert.equal(again.headers['x-got'], `10 ${sha(BLOB.subarray(0, 10))} chunked -`);
+    assert.equal(connections, 1);
+  });
+
+  test('the final PUT without a body: the digest the registry stored is in the outcome (audit)', async () => {
+    const got = await send('PUT', null);
+    assert.equal(got.status, 201);
+    assert.equal(got.headers['x-got'], `0 ${sha(Buffer.alloc(0))} - 0`);
+    assert.equal(outcomes[0]!.contentDigest, `sha256:${'e'.repeat(64)}`);
+  });
+
+  test('a registry answering before the body is in: the client gets that answer, and the connection is not used again', async () => {
+    handle = (req, res) => {
+      if (req.headers['x-early'] === undefined && req.method === 'PATCH' && Number(req.headers['content-length']) > 1000) {
+        res.writeHead(416, { 'content-type': 'application/json', 'content-length': '13' }).end('{"errors":[]}');
+        return;
+      }
+      tells(req, res);
+    };
+    const refused = await send('PATCH', BLOB);
+    assert.equal(refused.status, 416);
+    assert.equal(refused.body.toString(), '{"errors":[]}');
+    const next = await send('PATCH', BLOB.subarray(0, 100));
+    assert.equal(next.status, 202);
+    assert.equal(next.headers['x-got'], `100 ${sha(BLOB.subarray(0, 100))} - 100`);
+    assert.equal(connections, 2);
+  });
+
+  test('a client leaving mid-upload ends the upload at the registry', async () => {
+    let aborted!: () => void;
+    const registrySawIt = new Promise<void>((r) => (aborted = r));
+    let started!: () => void;
+    const bodyArriving = new Promise<void>((r) => (started = r));
+    handle = (req) => {
+      req.once('data', () => started());
+      req.on('close', () => {
+        if (!req.complete) aborted();
+      });
+      req.resume();
+    };
+    const req = http.request(`${frontUrl}/v2/app/blobs/uploads/u1`, { method: 'PATCH', agent: false, headers: { 'content-length': 64 * 1024 * 1024 } });
+    req.on('error', () => {});
+    req.write(BLOB);
+    await bodyArriving;
+    req.destroy();
+    await Promise.race([registrySawIt, sleep(3000).then(() => assert.fail('the registry still waits for the rest of the upload'))]);
+  });
+
+  test('bodies of other methods, and framing it cannot pass on as is, go the general way untouched', async () => {
+    const post = await new Promise<Got>((resolve, reject) => {
+      const req = http.request(`${frontUrl}/v2/app/blobs/uploads/`, { method: 'POST', agent: false, headers: { 'content-length': 3 } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.alloc(0), complete: true }));
+      });
+      req.on('error', reject);
+      req.end('abc');
+    });
+    assert.equal(post.headers['x-went'], 'general way');
+  });
+});
