@@ -45,6 +45,24 @@ function get(url: string, headers: http.OutgoingHttpHeaders = {}): Promise<Got> 
   });
 }
 
+/** A node:http front handing every request to the relay: 299 when it goes the general way, 599 with the failure. */
+async function startFront(relay: BlobRelay, record: (o: RelayOutcome) => void, prepare: (req: http.IncomingMessage) => void): Promise<{ front: http.Server; frontUrl: string }> {
+  const front = http.createServer((req, res) => {
+    const outcome: RelayOutcome = {};
+    record(outcome);
+    prepare(req);
+    relay.relay(
+      req,
+      res,
+      outcome,
+      () => res.writeHead(299, { 'x-went': 'general way' }).end(),
+      (code) => res.writeHead(599, { 'x-failure': code }).end(),
+    );
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  return { front, frontUrl: `http://127.0.0.1:${(front.address() as net.AddressInfo).port}` };
+}
+
 describe('blob relay: the registry side read without node:http', () => {
   let script: Script;
   let connections = 0;
@@ -79,20 +97,7 @@ describe('blob relay: the registry side read without node:http', () => {
     await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
     registryUrl = new URL(`http://127.0.0.1:${(registry.address() as net.AddressInfo).port}`);
     relay = createBlobRelay(registryUrl, 1000)!;
-    front = http.createServer((req, res) => {
-      const outcome: RelayOutcome = {};
-      outcomes.push(outcome);
-      req.headers['x-forwarded-proto'] = 'https';
-      relay.relay(
-        req,
-        res,
-        outcome,
-        () => res.writeHead(299, { 'x-went': 'general way' }).end(),
-        (code) => res.writeHead(599, { 'x-failure': code }).end(),
-      );
-    });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    frontUrl = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+    ({ front, frontUrl } = await startFront(relay, (o) => outcomes.push(o), (req) => (req.headers['x-forwarded-proto'] = 'https')));
   });
 
   beforeEach(() => {
@@ -299,21 +304,8 @@ describe('upload relay: PATCH and PUT bodies written straight to the registry', 
     registry.on('connection', () => (connections += 1));
     await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
     relay = createBlobRelay(new URL(`http://127.0.0.1:${(registry.address() as net.AddressInfo).port}`), 2000)!;
-    front = http.createServer((req, res) => {
-      const outcome: RelayOutcome = {};
-      outcomes.push(outcome);
-      // As prepareUpstreamHeaders does: the client's `Connection: close` is not the registry's business.
-      delete req.headers.connection;
-      relay.relay(
-        req,
-        res,
-        outcome,
-        () => res.writeHead(299, { 'x-went': 'general way' }).end(),
-        (code) => res.writeHead(599, { 'x-failure': code }).end(),
-      );
-    });
-    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
-    frontUrl = `http://127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+    // As prepareUpstreamHeaders does: the client's `Connection: close` is not the registry's business.
+    ({ front, frontUrl } = await startFront(relay, (o) => outcomes.push(o), (req) => delete req.headers.connection));
   });
 
   beforeEach(() => {
