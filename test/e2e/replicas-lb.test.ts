@@ -3,6 +3,7 @@
  * Redis, in front of two registry replicas that share storage and http.secret: a chunked upload
  * whose PATCHes land on different gates and registries commits, docker pushes and pulls while a
  * replica is killed and started again, and the restarted replica accepts the others' tokens.
+ * The same gates behind nginx's `stream` balancer: a push survives a replica killed under it.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startDockerd, type Dockerd } from '../harness/dockerd.js';
 import { startHaProxy, type HaProxy } from '../harness/haproxy.js';
+import { startNginxStream, type NginxStream } from '../harness/nginx-stream.js';
 import { writeHtpasswd } from '../harness/htpasswd.js';
 import { makeOciImage, toDockerArchive } from '../harness/oci-image.js';
 import { freePort } from '../harness/ports.js';
@@ -31,10 +33,13 @@ describe('replicas behind a load balancer', () => {
   const configs: ProxyConfigFile[] = [];
   const gates: RunningProxy[] = [];
   let haproxy: HaProxy;
+  let nginx: NginxStream;
   let dockerd: Dockerd;
   let lb: string;
   let lbHost: string;
+  let nginxHost: string;
   let localRef: string;
+  let nginxRef: string;
 
   before(async () => {
     work = await makeTempDir('replicas-lb');
@@ -45,8 +50,9 @@ describe('replicas behind a load balancer', () => {
     const storage = path.join(work, 'storage');
     const secret = randomBytes(16).toString('hex');
     [redis, ...registries] = await Promise.all([startRedis(), startRegistry({ dataDir: storage, secret }), startRegistry({ dataDir: storage, secret })]);
-    const lbPort = await freePort();
+    const [lbPort, nginxPort] = [await freePort(), await freePort()];
     lbHost = `127.0.0.1:${lbPort}`;
+    nginxHost = `127.0.0.1:${nginxPort}`;
     lb = `https://${lbHost}`;
     for (let i = 0; i < 3; i++) {
       configs.push(
@@ -61,14 +67,25 @@ describe('replicas behind a load balancer', () => {
     }
     gates.push(...(await Promise.all(configs.map((c) => startProxy(c)))));
     haproxy = await startHaProxy([{ name: 'registry', port: lbPort, servers: gates.map((g, i) => ({ name: `gate${i}`, port: g.port })) }]);
-    const image = await makeOciImage(path.join(work, 'image'), { layerBytes: 48 * MiB, layers: 2 });
-    [dockerd, localRef] = await Promise.all([startDockerd(), toDockerArchive(image, path.join(work, 'image.tar'), 'local/replicated:1')]);
+    nginx = await startNginxStream(nginxPort, gates.map((g) => g.port));
+    // Two images of their own layers: a push whose layers the registry already holds uploads nothing.
+    const [image, second] = await Promise.all([
+      makeOciImage(path.join(work, 'image'), { layerBytes: 48 * MiB, layers: 2 }),
+      makeOciImage(path.join(work, 'image2'), { layerBytes: 48 * MiB, layers: 2 }),
+    ]);
+    [dockerd, localRef, nginxRef] = await Promise.all([
+      startDockerd(),
+      toDockerArchive(image, path.join(work, 'image.tar'), 'local/replicated:1'),
+      toDockerArchive(second, path.join(work, 'image2.tar'), 'local/through-nginx:1'),
+    ]);
     await dockerd.docker(['load', '-i', path.join(work, 'image.tar')], { timeoutMs: 120_000 });
+    await dockerd.docker(['load', '-i', path.join(work, 'image2.tar')], { timeoutMs: 120_000 });
   });
 
   after(async () => {
     await dockerd?.stop();
     await haproxy?.stop();
+    await nginx?.stop();
     for (const g of gates) await g.stop();
     for (const c of configs) await disposeProxyConfig(c);
     for (const r of registries) await r.stop();
@@ -143,5 +160,30 @@ describe('replicas behind a load balancer', () => {
     const token = JSON.parse(issued.body.toString()) as { token: string };
     const atRestarted = await get(`${gates[1]!.url}/v2/team/replicated/tags/list`, { auth: { bearer: token.token }, ca: ca.certPem });
     assert.equal(atRestarted.status, 200, atRestarted.body.toString());
+  });
+
+  test('behind nginx stream (docs/deployment.md settings), a docker push survives a replica killed under it', async () => {
+    // The gates' challenges name their tokenService (HAProxy's address); the token comes through nginx all the same.
+    await dockerd.login(nginxHost, ALICE.user, ALICE.pass);
+    const remote = `${nginxHost}/team/through-nginx:1`;
+    await dockerd.docker(['tag', nginxRef, remote]);
+    let finished = false;
+    const pushing = dockerd.docker(['push', remote], { allowFail: true, timeoutMs: 300_000 }).finally(() => (finished = true));
+    const opened = (l: Record<string, unknown>) => l.msg === 'request' && l.method === 'POST' && String(l.path).startsWith('/v2/team/through-nginx/blobs/uploads/');
+    await Promise.any(gates.map((g) => g.waitForLog(opened, 30_000)));
+    await gates[2]!.stop({ signal: 'SIGKILL' });
+    assert.equal(finished, false, 'the replica was killed while the push was under way');
+    const pushed = await pushing;
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout)?.[1];
+    assert.ok(digest, pushed.stdout);
+    gates[2] = await startProxy(configs[2]!);
+    const manifest = await head(`${gates[0]!.url}/v2/team/through-nginx/manifests/1`, {
+      auth: ALICE,
+      ca: ca.certPem,
+      headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+    });
+    assert.equal(manifest.status, 200);
+    assert.equal(manifest.headers['docker-content-digest'], digest);
   });
 });
