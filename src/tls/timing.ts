@@ -50,9 +50,17 @@ export class Alarm {
     if (remaining > MAX_TIMEOUT_MS) {
       this.handle = setTimeout(() => this.set(at, fire), MAX_TIMEOUT_MS);
     } else {
-      this.handle = setTimeout(fire, Math.max(0, remaining));
+      this.handle = setTimeout(() => {
+        this.handle = undefined;
+        fire();
+      }, Math.max(0, remaining));
     }
     this.handle.unref();
+  }
+
+  /** Set and not yet fired. */
+  get pending(): boolean {
+    return this.handle !== undefined;
   }
 
   clear(): void {

@@ -55,6 +55,8 @@ describe('ACME across replicas', () => {
 
   /** Three replicas started at the same moment, sharing a new Redis and nothing else. */
   async function startFleet(challenge: 'http-01' | 'tls-alpn-01', domains: string[]): Promise<void> {
+    // A test that failed left its fleet on the same ports.
+    await stopAll();
     redis = await startRedis();
     const configs = await Promise.all(
       ports.map((p) =>

@@ -64,6 +64,22 @@ describe('Alarm', () => {
     assert.equal(late, false);
   });
 
+  it('is pending from set until it fires or is cleared', async () => {
+    const alarm = new Alarm();
+    assert.equal(alarm.pending, false);
+    await new Promise<void>((resolve) => {
+      alarm.set(new Date(), () => {
+        assert.equal(alarm.pending, false, 'no longer pending inside its own callback');
+        resolve();
+      });
+      assert.equal(alarm.pending, true);
+    });
+    alarm.set(days(1), () => undefined);
+    assert.equal(alarm.pending, true);
+    alarm.clear();
+    assert.equal(alarm.pending, false);
+  });
+
   it('waits for instants beyond the 24.8-day setTimeout limit instead of firing at once', async () => {
     const alarm = new Alarm();
     let fired = false;

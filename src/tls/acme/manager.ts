@@ -8,6 +8,7 @@ import { connectAcme, describeAcmeError, tuneAcmeRequestRetries, type AcmeConnec
 import { orderCertificate, type Responders } from './issuer.js';
 import { AcmeStorage, type AcmeStore } from './storage.js';
 import type { AcmeFleet, OrderLock } from './fleet.js';
+import { adoptionStep } from './adoption.js';
 
 export interface AcmeManagerOptions {
   acme: AcmeConfig;
@@ -37,6 +38,8 @@ export class AcmeManager {
   private readonly alarm = new Alarm();
   private failures = 0;
   private running = false;
+  /** An alarm fired while an order ran: it is not dropped, the order looks again once it ends. */
+  private firedWhileRunning = false;
   private closed = false;
   private lastError: string | null = null;
   /** Orders since start, by how they ended: for the metrics (registry_gate_acme_orders_total). */
@@ -111,37 +114,35 @@ export class AcmeManager {
     this.alarm.set(at, () => void this.order());
   }
 
-  /**
-   * Serves the fleet's certificate when it fits the config and outlives the one served (another
-   * replica ordered it): 'adopted'. 'current' when the one served is already the fleet's and not
-   * yet due for renewal — an announcement adopted it while this replica waited for the order lock,
-   * and ordering now would be a second order for nothing (seen: two orders for a fleet of three
-   * starting together). 'none' when an order is needed.
-   */
-  private async adoptShared(): Promise<'adopted' | 'current' | 'none'> {
-    if (this.closed) return 'none';
+  /** Serves the fleet's certificate when adoptionStep says so; `replacing` is the serial an order set out to replace. */
+  private async adoptShared(replacing: string | null = null): Promise<'adopt' | 'current' | 'order'> {
+    if (this.closed) return 'order';
     const stored = await this.loadStored().catch(() => null);
-    if (!stored || stored.reorder !== null) return 'none';
+    const fits = stored && stored.reorder === null ? stored : null;
     const current = this.options.slot.get();
-    if (current?.origin === 'acme' && current.info.notAfter.getTime() >= stored.info.notAfter.getTime()) {
-      const fresh = current.info.serial === stored.info.serial && renewalTime(stored.info, this.options.acme.renewBeforeDays).getTime() > Date.now();
-      return fresh ? 'current' : 'none';
-    }
-    this.options.slot.replace({ pair: stored.pair, info: stored.info, origin: 'acme' });
+    const step = adoptionStep(current && { origin: current.origin, serial: current.info.serial, notAfter: current.info.notAfter }, fits?.info ?? null, replacing);
+    if (step !== 'adopt' || !fits) return step;
+    this.options.slot.replace({ pair: fits.pair, info: fits.info, origin: 'acme' });
     this.failures = 0;
     this.lastError = null;
     this.options.logger.info(
-      { serial: stored.info.serial, notAfter: stored.info.notAfter.toISOString() },
+      { serial: fits.info.serial, notAfter: fits.info.notAfter.toISOString() },
       'acme: using the certificate another replica obtained, for new connections',
     );
-    this.scheduleRenewal(stored.info);
-    return 'adopted';
+    this.scheduleRenewal(fits.info);
+    return 'adopt';
   }
 
   private async order(): Promise<void> {
-    if (this.running || this.closed) return;
+    if (this.closed) return;
+    if (this.running) {
+      this.firedWhileRunning = true;
+      return;
+    }
     this.running = true;
     const { acme, slot, logger, responders, fleet } = this.options;
+    const served = slot.get();
+    const replacing = served?.origin === 'acme' ? served.info.serial : null;
     let lock: OrderLock | null = null;
     try {
       const started = Date.now();
@@ -153,10 +154,8 @@ export class AcmeManager {
           this.alarm.set(new Date(Date.now() + recheck * (1 + Math.random())), () => void this.order());
           return;
         }
-        // It may have been renewed since this replica's alarm was set.
-        const shared = await this.adoptShared();
-        if (shared === 'current') this.scheduleRenewal(this.options.slot.get()!.info);
-        if (shared !== 'none') return;
+        // It may have been renewed since this replica's alarm was set; an adoption schedules the next renewal.
+        if ((await this.adoptShared(replacing)) !== 'order') return;
       }
       await this.connection.checkDirectory();
       const pair = await orderCertificate(acme, this.storage, responders, logger);
@@ -202,6 +201,10 @@ export class AcmeManager {
     } finally {
       await lock?.release();
       this.running = false;
+      if (this.firedWhileRunning) {
+        this.firedWhileRunning = false;
+        if (!this.alarm.pending && !this.closed) this.alarm.set(new Date(), () => void this.order());
+      }
     }
   }
 }
