@@ -497,7 +497,7 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     const [up, down] = [med(r.pipeTransfer.up), med(r.pipeTransfer.down)];
     out.push(
       `(Node's floor in the same rotation, a bare Node process that only terminates TLS and pipes the bytes (bench/lib/bare-node.ts pipe), median of ${r.pipeTransfer.up.length}: ` +
-        `up ${fmt(up)} MB/s, ÷ the best peer ${vsBest(up, bestPeer((p) => med(r.upload[p]), 'higher'))} of the best peer, down ${fmt(down)} MB/s, ÷ the best peer ${vsBest(down, bestPeer((p) => med(r.download[p]), 'higher'))}; ` +
+        `up ${fmt(up)} MB/s, ÷ the best peer ${vsBest(up, bestPeer((p) => med(r.upload[p]), 'higher'))}, down ${fmt(down)} MB/s, ÷ the best peer ${vsBest(down, bestPeer((p) => med(r.download[p]), 'higher'))}; ` +
         `the proxy ÷ the pipe: up ${ratio(med(r.upload.proxy), up)}, down ${ratio(med(r.download.proxy), down)})`,
     );
   }
