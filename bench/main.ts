@@ -9,7 +9,7 @@
  * BENCH_REPS=5 BENCH_LOAD_SECONDS=4 BENCH_LOAD_ROUNDS=3 BENCH_LOAD_CASES=manifest/proxy-bearer,…
  * BENCH_CPU_PROF=<dir> (the proxy runs under --cpu-prof; read with bench/profile-top.ts)
  * BENCH_NODE_ARGS='--trace-gc …' (extra node flags for the proxy)
- * BENCH_FLOOR_PAIRS=5 (pairs of proxy and bare-pipe runs for the CPU-per-GiB ratio)
+ * BENCH_FLOOR_ROUNDS=5 (rounds of proxy, bare-pipe and bare-relay runs for the CPU-per-GiB ratios)
  * BENCH_KEEP=1 (keeps the temp dir with the logs of nginx and the proxy).
  */
 import { randomBytes } from 'node:crypto';
@@ -55,11 +55,12 @@ const SCALING = [1, 8, 32];
 const SCALING_TOTAL_BYTES = 512 * MiB;
 const BIG_BYTES = 2 * GiB;
 /**
- * The proxy against the bare Node pipe in pairs of runs seconds apart: this VM's speed drifts by
- * tens of percent within minutes (the pipe alone cost 1.25 to 1.87 CPU s/GiB up within half an
- * hour on 12-06), so a ratio of two runs minutes apart says more about the machine than the code.
+ * The proxy against the bare Node pipe and the bare node:http relay in rounds of runs seconds
+ * apart: this VM's speed drifts by tens of percent within minutes (the pipe alone cost 1.25 to
+ * 1.87 CPU s/GiB up within half an hour on 12-06), so a ratio of two runs minutes apart says more
+ * about the machine than the code.
  */
-const FLOOR_PAIRS = Number(env.BENCH_FLOOR_PAIRS ?? 5);
+const FLOOR_ROUNDS = Number(env.BENCH_FLOOR_ROUNDS ?? 5);
 const FLOOR_BYTES = 512 * MiB;
 const HARD_LIMIT_MS = 40 * 60_000;
 /** What the bench keeps in page cache and tmpfs at most at one time (the 2 GiB step), with room to spare. */
@@ -189,8 +190,8 @@ interface Results {
   nodePipe: { upMBps: number; downMBps: number; upCpu: number; downCpu: number } | null;
   /** The bare Node pipe in the transfer step's rotation (MB/s per round): Node's own floor beside the peers. */
   pipeTransfer: { up: number[]; down: number[] };
-  /** CPU s/GiB of the proxy's front and of the pipe, per pair of runs (FLOOR_PAIRS), up and down. */
-  floorPairs: { proxyUp: number; pipeUp: number; proxyDown: number; pipeDown: number }[];
+  /** CPU s/GiB of each floor side's front, per round of runs (FLOOR_ROUNDS), up and down. */
+  floorRounds: Record<FloorSide, { up: number; down: number }>[];
   big: { target: TargetName; upMBps: number; downMBps: number; up: CpuSplit; down: CpuSplit; peakMiB: number }[];
   rules: RuleCost[];
   metricsUs: number;
@@ -335,6 +336,13 @@ async function scalingPhase(s: Setup, r: Results): Promise<void> {
   }
 }
 
+/**
+ * Measured against each other in the floor rounds: the proxy, bench/lib/bare-node.ts pipe (TLS and
+ * bytes, no HTTP) and bench/lib/bare-node.ts relay (node:http both ways, nothing else).
+ */
+const FLOOR_SIDES = ['proxy', 'pipe', 'relay'] as const;
+type FloorSide = (typeof FLOOR_SIDES)[number];
+
 /** CPU seconds per GiB moved, split by who spent them. */
 interface CpuSplit {
   client: number;
@@ -375,9 +383,10 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
     log(`2 GiB ${t}: up ${fmt(mbps(BIG_BYTES, up.seconds))} MB/s, down ${fmt(mbps(BIG_BYTES, down.seconds))} MB/s, peak ${fmt(up.peakMiB)} MiB`);
   }
   // The floor: Node terminating TLS and piping bytes to the registry, nothing else (bench/lib/bare-node.ts pipe).
-  // Its registry writes relative Location headers: nothing in a bare pipe turns its http:// URLs into https:// ones.
+  // Its registry writes relative Location headers: nothing in a bare pipe or relay turns its http:// URLs into https:// ones.
   const relative = await startRegistry({ relativeUrls: true });
   const pipe = await startBareNode(s, 'pipe', relative);
+  const relay = await startBareNode(s, 'relay', relative);
   try {
     const pipeEp: Endpoint = { url: pipe.url, ca: s.proxy.caPem };
     const front: ProcessGroup = { pids: () => [pipe.pid] };
@@ -389,30 +398,37 @@ async function bigPhase(s: Setup, r: Results): Promise<void> {
     await forget(s, [up.value], relative);
     r.nodePipe = { upMBps: mbps(BIG_BYTES, up.seconds), downMBps: mbps(BIG_BYTES, down.seconds), upCpu: up.cpu.front, downCpu: down.cpu.front };
     log(`2 GiB through a bare Node TLS pipe: up ${fmt(r.nodePipe.upMBps)} MB/s ${fmt(r.nodePipe.upCpu, 2)} CPU s/GiB, down ${fmt(r.nodePipe.downMBps)} MB/s ${fmt(r.nodePipe.downCpu, 2)} CPU s/GiB`);
-    const sides = { proxy: { ep: ep.proxy, front: g.proxy, registry: g.direct }, pipe: { ep: pipeEp, front, registry: behind } };
-    for (let i = 0; i < FLOOR_PAIRS; i++) {
-      const cpu = { proxy: { up: NaN, down: NaN }, pipe: { up: NaN, down: NaN } };
-      for (const who of i % 2 === 0 ? (['proxy', 'pipe'] as const) : (['pipe', 'proxy'] as const)) {
+    const sides: Record<FloorSide, { ep: Endpoint; front: ProcessGroup; registry: ProcessGroup; own: Registry | undefined }> = {
+      proxy: { ep: ep.proxy, front: g.proxy, registry: g.direct, own: undefined },
+      pipe: { ep: pipeEp, front, registry: behind, own: relative },
+      relay: { ep: { url: relay.url, ca: s.proxy.caPem }, front: { pids: () => [relay.pid] }, registry: behind, own: relative },
+    };
+    for (let i = 0; i < FLOOR_ROUNDS; i++) {
+      const cpu = { proxy: { up: NaN, down: NaN }, pipe: { up: NaN, down: NaN }, relay: { up: NaN, down: NaN } };
+      // Each side goes first, second and last in turn.
+      for (const who of FLOOR_SIDES.map((_, k) => FLOOR_SIDES[(k + i) % FLOOR_SIDES.length]!)) {
         const side = sides[who];
         const data = await newBlob(FLOOR_BYTES);
         const pushed = await measure(side.front, side.registry, () => upload(side.ep, BLOBS, data), FLOOR_BYTES);
         const fetched = await measure(side.front, side.registry, () => fetchBlob(side.ep, BLOBS, pushed.value), FLOOR_BYTES);
         await fetched.value.check();
-        await forget(s, [pushed.value], who === 'pipe' ? relative : undefined);
+        await forget(s, [pushed.value], side.own);
         cpu[who] = { up: pushed.cpu.front, down: fetched.cpu.front };
       }
-      r.floorPairs.push({ proxyUp: cpu.proxy.up, pipeUp: cpu.pipe.up, proxyDown: cpu.proxy.down, pipeDown: cpu.pipe.down });
-      log(`pair ${i + 1} of ${FLOOR_PAIRS}, ${FLOOR_BYTES / MiB} MiB: CPU s/GiB up proxy ${fmt(cpu.proxy.up, 2)} pipe ${fmt(cpu.pipe.up, 2)}, down proxy ${fmt(cpu.proxy.down, 2)} pipe ${fmt(cpu.pipe.down, 2)}`);
+      r.floorRounds.push(cpu);
+      const each = (way: 'up' | 'down'): string => FLOOR_SIDES.map((who) => `${who} ${fmt(cpu[who][way], 2)}`).join(' ');
+      log(`floor round ${i + 1} of ${FLOOR_ROUNDS}, ${FLOOR_BYTES / MiB} MiB: CPU s/GiB up ${each('up')}, down ${each('down')}`);
     }
   } finally {
+    await relay.stop();
     await pipe.stop();
     await relative.stop();
   }
 }
 
-/** The median over the pairs of the proxy's CPU per GiB ÷ the pipe's in the same pair. */
-function floorRatio(r: Results, way: 'up' | 'down'): number {
-  return median(r.floorPairs.map((p) => (way === 'up' ? p.proxyUp / p.pipeUp : p.proxyDown / p.pipeDown)));
+/** The median over the floor rounds of `of`'s CPU per GiB ÷ `over`'s in the same round. */
+function floorRatio(r: Results, way: 'up' | 'down', of: FloorSide = 'proxy', over: FloorSide = 'pipe'): number {
+  return median(r.floorRounds.map((x) => x[of][way] / x[over][way]));
 }
 
 /** "0.93 (caddy)": the proxy's value over the best peer's, and which peer that was. */
@@ -537,12 +553,16 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
           ` the proxy's CPU per GiB ÷ the pipe's, the 2 GiB runs minutes apart: up ${ratio(b?.up.front ?? NaN, r.nodePipe.upCpu)}, down ${ratio(b?.down.front ?? NaN, r.nodePipe.downCpu)})`,
       );
     }
-    if (r.floorPairs.length > 0) {
-      const list = (pick: (p: Results['floorPairs'][number]) => number): string => r.floorPairs.map((p) => fmt(pick(p), 2)).join(' ');
+    if (r.floorRounds.length > 0) {
+      const list = (pick: (x: Results['floorRounds'][number]) => number): string => r.floorRounds.map((x) => fmt(pick(x), 2)).join(' ');
+      const way = (w: 'up' | 'down'): string =>
+        `${w}: the proxy ÷ the pipe ${list((x) => x.proxy[w] / x.pipe[w])} (median ${fmt(floorRatio(r, w), 2)}), ` +
+        `the relay ÷ the pipe ${list((x) => x.relay[w] / x.pipe[w])} (median ${fmt(floorRatio(r, w, 'relay'), 2)}), ` +
+        `the proxy ÷ the relay median ${fmt(floorRatio(r, w, 'proxy', 'relay'), 2)}; ` +
+        `CPU s/GiB proxy ${list((x) => x.proxy[w])}, pipe ${list((x) => x.pipe[w])}, relay ${list((x) => x.relay[w])}`;
       out.push(
-        `(the proxy ÷ the pipe in ${r.floorPairs.length} pairs of ${FLOOR_BYTES / MiB} MiB runs seconds apart, alternating which goes first: ` +
-          `up ${list((p) => p.proxyUp / p.pipeUp)} (median ${fmt(floorRatio(r, 'up'), 2)}; proxy ${list((p) => p.proxyUp)}, pipe ${list((p) => p.pipeUp)} CPU s/GiB), ` +
-          `down ${list((p) => p.proxyDown / p.pipeDown)} (median ${fmt(floorRatio(r, 'down'), 2)}))`,
+        `(${r.floorRounds.length} rounds of ${FLOOR_BYTES / MiB} MiB runs seconds apart, each side going first in turn, against the pipe and against ` +
+          `a bare node:http relay, bench/lib/bare-node.ts relay: what reading HTTP costs in Node with nothing else;\n ${way('up')};\n ${way('down')})`,
       );
     }
   }
@@ -656,10 +676,11 @@ function report(s: Setup, r: Results, startedAt: Date, seconds: number): { text:
     const mb = (r.idle.rssMiB * MiB) / 1e6;
     verdicts.push({ target: `${IDLE_CONNECTIONS.toLocaleString('en')} idle TLS connections held under 400 MB RSS`, measured: `${r.idle.held.toLocaleString('en')} held, ${fmt(mb)} MB`, pass: r.idle.held === IDLE_CONNECTIONS && mb < 400 });
   }
-  if (r.floorPairs.length > 0) {
+  if (r.floorRounds.length > 0) {
     const x = floorRatio(r, 'up');
     const single = r.nodePipe ? ` (the 2 GiB runs, minutes apart: ${fmt((big('proxy')?.up.front ?? NaN) / r.nodePipe.upCpu, 2)} ×)` : '';
-    verdicts.push({ target: 'proxy CPU per GiB uploaded ≤ 1.10 × the bare Node pipe', measured: `${fmt(x, 2)} ×, median of ${r.floorPairs.length} pairs${single}`, pass: x <= 1.1 });
+    const floor = `; the bare node:http relay: ${fmt(floorRatio(r, 'up', 'relay'), 2)} × the pipe, the proxy ${fmt(floorRatio(r, 'up', 'proxy', 'relay'), 2)} × the relay`;
+    verdicts.push({ target: 'proxy CPU per GiB uploaded ≤ 1.10 × the bare Node pipe', measured: `${fmt(x, 2)} ×, median of ${r.floorRounds.length} rounds${single}${floor}`, pass: x <= 1.1 });
   }
   if (r.idleFresh && r.idleBare) {
     const x = r.idleFresh.rssMiB / r.idleBare.rssMiB;
@@ -697,7 +718,7 @@ async function crowdPhase(s: Setup, r: Results): Promise<void> {
 }
 
 /** bench/lib/bare-node.ts with the proxy's own certificate and key. */
-async function startBareNode(s: Setup, mode: 'https' | 'pipe', upstream?: Registry): Promise<{ url: string; pid: number; stop(): Promise<unknown> }> {
+async function startBareNode(s: Setup, mode: 'https' | 'pipe' | 'relay', upstream?: Registry): Promise<{ url: string; pid: number; stop(): Promise<unknown> }> {
   const tlsDir = path.join(s.dir, 'proxy', 'state', 'tls');
   const port = await freePort();
   const args = [await bareNodeScript(s.dir), mode, path.join(tlsDir, 'self-signed-cert.pem'), path.join(tlsDir, 'self-signed-key.pem'), String(port)];
@@ -765,7 +786,7 @@ async function main(): Promise<number> {
     crowdRssMiB: null,
     idleBare: null,
     nodePipe: null,
-    floorPairs: [],
+    floorRounds: [],
     pipeTransfer: { up: [], down: [] },
     big: [],
     rules: [],
